@@ -1,0 +1,179 @@
+package director
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vsd/vsd/internal/clock"
+	"github.com/vsd/vsd/internal/conntrack"
+	"github.com/vsd/vsd/internal/service"
+	"github.com/vsd/vsd/internal/state"
+)
+
+// Port is one network port of the director.
+type Port struct {
+	MAC   [6]byte
+	Addr4 netip.Addr // the director's own IPv4 address on this port (tunnel source, ICMP source)
+	Addr6 netip.Addr // the director's own IPv6 address on this port
+}
+
+// Neighbors resolves the next hop towards an address: the MAC address to
+// send to and the port to send from. The sim network implements it with its
+// directory; the daemon with the kernel's routes and neighbour table.
+// Workers cache answers, so it may be slow-ish, but it must be safe for
+// concurrent use.
+type Neighbors interface {
+	Resolve(v6 bool, addr [16]byte) (mac [6]byte, port uint16, ok bool)
+}
+
+// Tunables are the IPVS sysctls the engine follows. They are replaced as a
+// whole (SetTunables) and read once per batch.
+type Tunables struct {
+	SecureTCP               bool // use the secure_tcp ("dos") TCP tables (secure_tcp level ≥ 2)
+	ConnReuseMode           int  // bit 1: reschedule reused ports; bit 2: also FIN_WAIT for DR/TUN (default 1)
+	ExpireNodestConn        bool // expire connections whose destination is gone, and reschedule
+	ExpireQuiescentTemplate bool // persistence templates of weight-0 destinations are invalid
+	SloppyTCP               bool // create TCP connections from any non-RST segment
+	SloppySCTP              bool // create SCTP connections from any chunk but ABORT
+	PMTUDisc                bool // copy DF into tunnel headers (default on)
+	NoICMPUnreachable       bool // do not answer "no destination" with ICMP port unreachable
+}
+
+// DefaultTunables returns the kernel defaults.
+func DefaultTunables() Tunables {
+	return Tunables{ConnReuseMode: 1, PMTUDisc: true}
+}
+
+// Config configures an Engine.
+type Config struct {
+	Ports       []Port
+	Neighbors   Neighbors
+	TableBits   int   // connection-table buckets = 2^TableBits (8..24; default 12)
+	TableBudget int64 // bytes of memory the connection table may use (default 1 GiB)
+}
+
+// Engine is the shared part of the director: configuration snapshot,
+// connection table, timeouts and tunables. Workers do the per-packet work.
+type Engine struct {
+	ports     []Port
+	port4     [][16]byte // per port: Addr4 in the datapath layout
+	port6     [][16]byte
+	neighbors Neighbors
+	table     *conntrack.Table
+
+	snap     atomic.Pointer[service.Snapshot]
+	timeouts atomic.Pointer[state.Timeouts]
+	tun      atomic.Pointer[Tunables]
+
+	neighGen atomic.Uint64 // bumped when next hops change
+
+	mu      sync.Mutex // guards workers
+	workers []*Worker
+}
+
+// DefaultTableBudget is the connection table's memory budget when the
+// configuration gives none.
+const DefaultTableBudget = 1 << 30
+
+// New returns an Engine with an empty configuration.
+func New(cfg Config) (*Engine, error) {
+	if len(cfg.Ports) == 0 {
+		return nil, errors.New("director: at least one port is needed")
+	}
+	if cfg.Neighbors == nil {
+		return nil, errors.New("director: no neighbour resolver")
+	}
+	if cfg.TableBits == 0 {
+		cfg.TableBits = 12
+	}
+	if cfg.TableBudget == 0 {
+		cfg.TableBudget = DefaultTableBudget
+	}
+	e := &Engine{ports: cfg.Ports, neighbors: cfg.Neighbors}
+	for _, p := range cfg.Ports {
+		var a4, a6 [16]byte
+		if p.Addr4.IsValid() {
+			a4 = p.Addr4.As16()
+		}
+		if p.Addr6.IsValid() {
+			a6 = p.Addr6.As16()
+		}
+		e.port4 = append(e.port4, a4)
+		e.port6 = append(e.port6, a6)
+	}
+	t, err := conntrack.New(conntrack.Config{Bits: cfg.TableBits, BudgetBytes: cfg.TableBudget, Unbinder: (*unbinder)(e)})
+	if err != nil {
+		return nil, fmt.Errorf("director: connection table: %w", err)
+	}
+	e.table = t
+	to := state.DefaultTimeouts()
+	e.timeouts.Store(&to)
+	tu := DefaultTunables()
+	e.tun.Store(&tu)
+	e.snap.Store(service.NewSet(nil).Snapshot())
+	return e, nil
+}
+
+// Publish makes snap the configuration used by every worker from its next
+// batch on. Connections in the table are untouched.
+func (e *Engine) Publish(snap *service.Snapshot) { e.snap.Store(snap) }
+
+// Snapshot returns the configuration in force.
+func (e *Engine) Snapshot() *service.Snapshot { return e.snap.Load() }
+
+// SetTimeouts replaces the protocol state timeouts (applied to each
+// connection on its next packet, as in the kernel).
+func (e *Engine) SetTimeouts(t state.Timeouts) { e.timeouts.Store(&t) }
+
+// Timeouts returns the timeouts in force.
+func (e *Engine) Timeouts() state.Timeouts { return *e.timeouts.Load() }
+
+// SetTunables replaces the tunables.
+func (e *Engine) SetTunables(t Tunables) { e.tun.Store(&t) }
+
+// Tunables returns the tunables in force.
+func (e *Engine) Tunables() Tunables { return *e.tun.Load() }
+
+// Table returns the connection table (for listings and control).
+func (e *Engine) Table() *conntrack.Table { return e.table }
+
+// Maintain runs the periodic work: the incremental reaper over the
+// fraction of the table that is due after elapsed time since the last call.
+// Call it from one goroutine (the control loop or the sim), e.g. every
+// 100 ms; it returns the number of entries it freed.
+func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
+	return e.table.Reap(now, e.table.BucketsFor(elapsed))
+}
+
+// unbinder fixes destination counters when the table frees an entry.
+type unbinder Engine
+
+func (u *unbinder) Unbind(en *conntrack.Entry) {
+	d := (*Engine)(u).snap.Load().Dest(service.DestID(en.Dest()))
+	if d == nil {
+		return
+	}
+	d.Unbind(en.IsTemplate(), en.Inactive())
+}
+
+// Counters are the engine's totals (summed over workers).
+type Counters struct {
+	Frames, Tx, Pass, Drop uint64
+	Drops                  [numReasons]uint64
+	Events                 [numEvents]uint64
+}
+
+// Counters sums the counters of every worker. Safe to call while workers run.
+func (e *Engine) Counters() Counters {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var c Counters
+	for _, w := range e.workers {
+		w.cnt.addTo(&c)
+	}
+	return c
+}

@@ -1,0 +1,222 @@
+package director
+
+import (
+	"github.com/vsd/vsd/internal/conntrack"
+	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/packet"
+	"github.com/vsd/vsd/internal/service"
+	"github.com/vsd/vsd/internal/state"
+)
+
+// templateVport is written into an invalidated persistence template so no
+// lookup finds it again (the kernel's 0xFFFF trick); it then dies by its
+// own timer.
+const templateVport = 0xFFFF
+
+// mayCreate applies the protocol rules for creating a connection
+// (ipvs-semantics.md §2.5, §2.6, §2.7).
+func mayCreate(p *packet.Parsed, tun *Tunables) bool {
+	switch p.Proto {
+	case packet.ProtoTCP:
+		return state.TCPCreates(p.TCPFlags, tun.SloppyTCP)
+	case packet.ProtoSCTP:
+		return state.SCTPCreates(p.SCTPChunk, tun.SloppySCTP)
+	}
+	return true
+}
+
+// newConnLocked schedules a packet that matched no connection but is for
+// service svc, creates its entry and forwards it. Called with bucket h
+// locked; releases it.
+func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.Service) {
+	t := w.e.table
+	p := &w.p
+	if !mayCreate(p, b.tun) {
+		t.Unlock(h)
+		w.pass(f, b, EventPassNoCreate)
+		return
+	}
+	if p.SrcPort == 20 && p.Proto == packet.ProtoTCP {
+		// FTP active data from the client side is never scheduled.
+		t.Unlock(h)
+		w.pass(f, b, EventPassNoCreate)
+		return
+	}
+	r := &w.req
+	*r = service.Request{V6: p.V6, Proto: p.Proto, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Now: b.now}
+
+	var d *service.Dest
+	var dport uint16
+	var tidx uint32
+	if svc.Persistent() {
+		t.Unlock(h)
+		var ok bool
+		d, dport, tidx, ok = w.persist(f, b, svc)
+		if !ok {
+			return // dropped or answered
+		}
+		t.Lock(h)
+		if idx := t.LookupInLocked(h, &w.key, b.now); idx != 0 {
+			// Another worker created the connection meanwhile: use it.
+			t.DetachTemplate(tidx)
+			if info, ok := w.inboundLocked(f, b, h, idx); ok {
+				t.Unlock(h)
+				w.afterLock(info.assureAt)
+				w.transmit(f, b, &info)
+				return
+			}
+			t.Unlock(h)
+			if f.Action != link.Drop {
+				w.drop(f, b, ReasonNoDestConn)
+			}
+			return
+		}
+	} else {
+		if !svc.Key.IsFwMark() && p.DstPort != svc.Key.Port {
+			// A port-0 service without persistence schedules nothing.
+			t.Unlock(h)
+			w.noDest(f, b)
+			return
+		}
+		d = svc.Sched.Schedule(r)
+		if d == nil {
+			t.Unlock(h)
+			w.noDest(f, b)
+			return
+		}
+		dport = d.Port
+		if dport == 0 {
+			dport = p.DstPort
+		}
+	}
+	cfg := d.Config()
+	if svc.Flags&service.FlagOnePacket != 0 && p.Proto == packet.ProtoUDP {
+		// One-packet scheduling: forward without keeping an entry.
+		t.Unlock(h)
+		if tidx != 0 {
+			t.DetachTemplate(tidx)
+		}
+		svc.Stats.Conns.Add(1)
+		w.event(EventOnePacket)
+		info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
+		w.transmit(f, b, &info)
+		return
+	}
+	var en conntrack.Entry
+	en.Init(&w.key, b.now.Add(state.InitialTimeout))
+	en.SetDest(uint32(d.ID))
+	en.SetDport(dport)
+	en.SetMethod(cfg.Method)
+	en.SetInactive(true)
+	if cfg.Method != service.Masq {
+		en.SetNoOutput(true)
+	}
+	en.SetController(tidx)
+	idx, ok := t.InsertLocked(h, &en)
+	if !ok {
+		t.Unlock(h)
+		if tidx != 0 {
+			t.DetachTemplate(tidx)
+		}
+		w.drop(f, b, ReasonTableFull)
+		return
+	}
+	d.Bind(false, true)
+	svc.Stats.Conns.Add(1)
+	w.event(EventNewConn)
+	e := t.At(idx)
+	dir := state.Input
+	if e.NoOutput() {
+		dir = state.InputOnly
+	}
+	info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
+	info.assureAt = w.transitionLocked(e, d, dir, b)
+	t.Unlock(h)
+	w.afterLock(info.assureAt)
+	w.transmit(f, b, &info)
+}
+
+// persist finds or creates the persistence template for the packet
+// (ipvs-semantics.md §1.8) and attaches a new connection to it. It returns
+// the destination, the destination port for the connection and the
+// template's index. ok=false means the frame was already dealt with.
+func (w *Worker) persist(f *link.Frame, b *batch, svc *service.Service) (d *service.Dest, dport uint16, tidx uint32, ok bool) {
+	t := w.e.table
+	p := &w.p
+	tk := conntrack.Key{V6: p.V6, Proto: p.Proto, Vaddr: p.Dst}
+	maskAddr(&tk.Caddr, &p.Src, p.V6, svc.Netmask)
+	svcPort := svc.Key.Port
+	switch {
+	case svc.Key.IsFwMark():
+		tk.Proto = 0
+		tk.Vaddr = [16]byte{}
+		m := svc.Key.FwMark
+		tk.Vaddr[12], tk.Vaddr[13], tk.Vaddr[14], tk.Vaddr[15] = byte(m>>24), byte(m>>16), byte(m>>8), byte(m)
+	case p.DstPort == svcPort && svcPort != 21:
+		tk.Vport = svcPort
+	}
+	h := t.Hash(tk.V6, tk.Proto, &tk.Caddr, 0)
+	t.Lock(h)
+	if idx := t.LookupTemplateLocked(h, &tk, b.now); idx != 0 {
+		en := t.At(idx)
+		td := b.snap.Dest(service.DestID(en.Dest()))
+		if td != nil && td.Available() && !(b.tun.ExpireQuiescentTemplate && td.Weight() == 0) {
+			d = td
+			tidx = idx
+			en.SetExpires(b.now.Add(secs(svc.Timeout)))
+			t.AttachTemplateLocked(idx)
+		} else {
+			// Invalid template: make it unfindable; it expires by itself.
+			en.SetVport(templateVport)
+		}
+	}
+	if d == nil {
+		d = svc.Sched.Schedule(&w.req)
+		if d == nil {
+			t.Unlock(h)
+			w.noDest(f, b)
+			return nil, 0, 0, false
+		}
+		var en conntrack.Entry
+		en.Init(&tk, b.now.Add(secs(svc.Timeout)))
+		en.SetTemplate()
+		en.SetDest(uint32(d.ID))
+		if p.DstPort == svcPort && svcPort != 21 {
+			en.SetDport(d.Port)
+		}
+		en.SetMethod(d.Config().Method)
+		idx, ok := t.InsertLocked(h, &en)
+		if !ok {
+			t.Unlock(h)
+			w.drop(f, b, ReasonTableFull)
+			return nil, 0, 0, false
+		}
+		d.Bind(true, false)
+		w.event(EventNewTemplate)
+		tidx = idx
+		t.AttachTemplateLocked(idx)
+	}
+	t.Unlock(h)
+	dport = p.DstPort
+	if p.DstPort == svcPort && d.Port != 0 {
+		dport = d.Port
+	}
+	return d, dport, tidx, true
+}
+
+// maskAddr stores src masked to bits leading bits into dst.
+func maskAddr(dst, src *[16]byte, v6 bool, bits int) {
+	*dst = *src
+	if !v6 {
+		bits += 96 // IPv4-mapped: keep the ::ffff: prefix, mask the last 4 bytes
+	}
+	for i := 0; i < 16; i++ {
+		switch {
+		case bits >= (i+1)*8:
+		case bits <= i*8:
+			dst[i] = 0
+		default:
+			dst[i] &= byte(0xFF << (8 - (bits - i*8)))
+		}
+	}
+}

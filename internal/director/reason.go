@@ -1,0 +1,94 @@
+package director
+
+// Reason says why a frame was dropped, or names another per-frame event the
+// engine counts. Every drop is counted under exactly one drop reason.
+type Reason uint8
+
+// Drop reasons.
+const (
+	ReasonNone            Reason = iota
+	ReasonMalformed              // Decode rejected the frame (truncated, bad header lengths)
+	ReasonTableFull              // the connection table's memory budget is exhausted
+	ReasonNoDestConn             // packet of a connection whose destination was removed (expire_nodest_conn = 0)
+	ReasonNoNeighbor             // next hop has no known MAC address
+	ReasonNoHeadroom             // no room in front of the frame for a tunnel header
+	ReasonNoDest                 // scheduler found no destination; ICMP unreachable could not be built
+	ReasonTTL                    // TTL expired; ICMP time exceeded could not be built
+	ReasonUnsupported            // a packet of a service the engine cannot forward (e.g. GRE tunnel)
+	ReasonICMPErrorNoConn        // an embedded (ICMP) packet that matches no connection
+	numReasons
+)
+
+var reasonNames = [...]string{
+	ReasonNone:            "none",
+	ReasonMalformed:       "malformed",
+	ReasonTableFull:       "table_full",
+	ReasonNoDestConn:      "dest_unavailable",
+	ReasonNoNeighbor:      "no_neighbor",
+	ReasonNoHeadroom:      "no_headroom",
+	ReasonNoDest:          "no_dest",
+	ReasonTTL:             "ttl_expired",
+	ReasonUnsupported:     "unsupported",
+	ReasonICMPErrorNoConn: "icmp_no_conn",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "reason?"
+}
+
+// Reasons lists every drop reason, for printing counters.
+func Reasons() []Reason {
+	r := make([]Reason, 0, numReasons-1)
+	for i := ReasonNone + 1; i < numReasons; i++ {
+		r = append(r, i)
+	}
+	return r
+}
+
+// Event counters: things that happened to frames that were not dropped.
+type Event uint8
+
+// Events.
+const (
+	EventNewConn       Event = iota // a connection entry was created
+	EventNewTemplate                // a persistence template was created
+	EventOnePacket                  // a one-packet-scheduled datagram was forwarded without an entry
+	EventReschedule                 // an old entry was expired and the packet scheduled anew (conn reuse, nodest)
+	EventNoDestICMP                 // no destination: ICMP port unreachable sent to the client
+	EventTTLICMP                    // TTL expired: ICMP time exceeded sent to the sender
+	EventPassNoService              // not for a virtual service: passed to the host
+	EventPassNoCreate               // for a service but may not create a connection (e.g. TCP without SYN)
+	EventReply                      // a NAT reply was translated back to the VIP
+	numEvents
+)
+
+var eventNames = [...]string{
+	EventNewConn:       "new_conn",
+	EventNewTemplate:   "new_template",
+	EventOnePacket:     "one_packet",
+	EventReschedule:    "reschedule",
+	EventNoDestICMP:    "no_dest_icmp",
+	EventTTLICMP:       "ttl_icmp",
+	EventPassNoService: "pass_no_service",
+	EventPassNoCreate:  "pass_no_create",
+	EventReply:         "nat_reply",
+}
+
+func (e Event) String() string {
+	if int(e) < len(eventNames) {
+		return eventNames[e]
+	}
+	return "event?"
+}
+
+// Events lists every event, for printing counters.
+func Events() []Event {
+	r := make([]Event, 0, numEvents)
+	for i := Event(0); i < numEvents; i++ {
+		r = append(r, i)
+	}
+	return r
+}

@@ -1,0 +1,283 @@
+package director
+
+import (
+	"sync/atomic"
+
+	"github.com/vsd/vsd/internal/clock"
+	"github.com/vsd/vsd/internal/conntrack"
+	"github.com/vsd/vsd/internal/forward"
+	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/packet"
+	"github.com/vsd/vsd/internal/service"
+	"github.com/vsd/vsd/internal/state"
+)
+
+// Worker processes batches of frames. One per receive queue; not safe for
+// concurrent use. It owns its decode scratch, its neighbour cache and its
+// counters, so the per-packet path shares nothing writable with other
+// workers except the connection table's bucket locks and the destinations'
+// connection counters.
+type Worker struct {
+	e     *Engine
+	p     packet.Parsed
+	key   conntrack.Key
+	req   service.Request
+	neigh neighCache
+	ipID  uint16
+	cnt   counters
+}
+
+// NewWorker returns a new worker of the engine.
+func (e *Engine) NewWorker() *Worker {
+	w := &Worker{e: e}
+	e.mu.Lock()
+	e.workers = append(e.workers, w)
+	e.mu.Unlock()
+	return w
+}
+
+// Result counts what one Process call decided.
+type Result struct {
+	Tx, Pass, Drop int
+}
+
+// batch holds what is fixed for one Process call.
+type batch struct {
+	now  clock.Time
+	snap *service.Snapshot
+	tun  *Tunables
+	to   *state.Timeouts
+	res  Result
+}
+
+// Process decides the fate of every frame in frames, in place: each frame's
+// Action becomes Tx (with Port set to the egress port and the frame
+// rewritten; Off/Len may change for tunnels and generated ICMP), Pass or
+// Drop. It allocates nothing.
+func (w *Worker) Process(frames []link.Frame, now clock.Time) Result {
+	b := batch{now: now, snap: w.e.snap.Load(), tun: w.e.tun.Load(), to: w.e.timeouts.Load()}
+	w.neigh.gen = w.e.neighGen.Load()
+	for i := range frames {
+		w.frame(&frames[i], &b)
+	}
+	c := &w.cnt
+	inc(&c.frames, uint64(len(frames)))
+	inc(&c.tx, uint64(b.res.Tx))
+	inc(&c.pass, uint64(b.res.Pass))
+	inc(&c.drop, uint64(b.res.Drop))
+	return b.res
+}
+
+func (w *Worker) drop(f *link.Frame, b *batch, r Reason) {
+	f.Action = link.Drop
+	b.res.Drop++
+	inc(&w.cnt.drops[r], 1)
+}
+
+func (w *Worker) pass(f *link.Frame, b *batch, ev Event) {
+	f.Action = link.Pass
+	b.res.Pass++
+	inc(&w.cnt.events[ev], 1)
+}
+
+func (w *Worker) tx(f *link.Frame, b *batch, port uint16) {
+	f.Action = link.Tx
+	f.Port = port
+	b.res.Tx++
+}
+
+func (w *Worker) event(ev Event) { inc(&w.cnt.events[ev], 1) }
+
+// fwdInfo is what the packet path copies out of a connection entry before
+// releasing the bucket lock.
+type fwdInfo struct {
+	method   service.Method
+	dest     *service.Dest
+	dport    uint16
+	assureAt uint32 // template to mark ASSURED after the lock is released (0 = none)
+}
+
+func (w *Worker) frame(f *link.Frame, b *batch) {
+	p := &w.p
+	switch packet.Decode(f.Bytes(), p) {
+	case packet.OK:
+	case packet.NotIP:
+		w.pass(f, b, EventPassNoService)
+		return
+	default:
+		w.drop(f, b, ReasonMalformed)
+		return
+	}
+	switch p.Proto {
+	case packet.ProtoTCP, packet.ProtoUDP, packet.ProtoSCTP:
+	default:
+		// ICMP errors, other protocols: the host's business for now.
+		w.pass(f, b, EventPassNoService)
+		return
+	}
+	if !p.Flags.Has(packet.FlagL4) {
+		// Non-first fragment: no ports to look up.
+		w.pass(f, b, EventPassNoService)
+		return
+	}
+
+	t := w.e.table
+	k := &w.key
+	*k = conntrack.Key{V6: p.V6, Proto: p.Proto, Caddr: p.Src, Vaddr: p.Dst, Cport: p.SrcPort, Vport: p.DstPort}
+	h := t.Hash(p.V6, p.Proto, &p.Src, p.SrcPort)
+	t.Lock(h)
+	if idx := t.LookupInLocked(h, k, b.now); idx != 0 {
+		if info, ok := w.inboundLocked(f, b, h, idx); ok {
+			t.Unlock(h)
+			w.afterLock(info.assureAt)
+			w.transmit(f, b, &info)
+			return
+		}
+		if f.Action == link.Drop {
+			t.Unlock(h)
+			return
+		}
+		// The old entry was expired; schedule the packet anew (lock held).
+	}
+	svc := b.snap.Lookup(p.V6, p.Proto, &p.Dst, p.DstPort, 0)
+	if svc == nil {
+		t.Unlock(h)
+		w.reply(f, b)
+		return
+	}
+	w.newConnLocked(f, b, h, svc)
+}
+
+// isNewConnPacket reports whether the packet opens a connection in the
+// sense of conn reuse (TCP SYN, SCTP INIT), ipvs-semantics.md §1.7.
+func isNewConnPacket(p *packet.Parsed) bool {
+	switch p.Proto {
+	case packet.ProtoTCP:
+		return p.TCPFlags&packet.TCPSyn != 0
+	case packet.ProtoSCTP:
+		return p.SCTPChunk == state.SCTPChunkInit
+	}
+	return false
+}
+
+// inboundLocked handles a client packet of an existing entry. ok=false
+// means: dropped (f.Action == Drop) or the entry was expired and the packet
+// must be scheduled as a new connection.
+func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (info fwdInfo, ok bool) {
+	t := w.e.table
+	en := t.At(idx)
+	p := &w.p
+	d := b.snap.Dest(service.DestID(en.Dest()))
+	if isNewConnPacket(p) && !p.Flags.Has(packet.FlagNonFirstFrag) {
+		resched := false
+		if b.tun.ExpireNodestConn && d != nil && d.Weight() == 0 {
+			resched = true
+		} else if b.tun.ConnReuseMode != 0 && en.Controller() == 0 &&
+			state.ExpectsNewConn(p.Proto, en.State(), en.NoOutput(), b.tun.ConnReuseMode) {
+			resched = true
+		}
+		if resched {
+			t.DeleteLocked(h, idx)
+			w.event(EventReschedule)
+			f.Action = link.Pass // not a drop: the caller schedules anew
+			return info, false
+		}
+	}
+	if d == nil || !d.Available() {
+		if b.tun.ExpireNodestConn {
+			t.DeleteLocked(h, idx)
+			w.event(EventReschedule)
+			f.Action = link.Pass
+			return info, false
+		}
+		w.drop(f, b, ReasonNoDestConn)
+		return info, false
+	}
+	dir := state.Input
+	if en.NoOutput() {
+		dir = state.InputOnly
+	}
+	info.assureAt = w.transitionLocked(en, d, dir, b)
+	info.method = en.Method()
+	info.dest = d
+	info.dport = en.Dport()
+	return info, true
+}
+
+// transitionLocked runs the protocol state machine for the current packet
+// on entry en and re-arms its timer; it keeps the destination's
+// active/inactive counters in step. It returns the index of a template to
+// mark ASSURED (0 = none).
+func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir state.Dir, b *batch) uint32 {
+	p := &w.p
+	old := en.State()
+	var st uint8
+	var active, established bool
+	switch p.Proto {
+	case packet.ProtoTCP:
+		s := state.TCPTransition(b.tun.SecureTCP, dir, p.TCPFlags, state.TCPState(old))
+		st, active, established = uint8(s), s.Active(), s == state.TCPEstablished
+	case packet.ProtoSCTP:
+		ev := state.SCTPEventOf(p.SCTPChunk, p.SCTPChunk2, p.Flags.Has(packet.FlagSCTPChunk2))
+		s := state.SCTPNext(dir, ev, state.SCTPState(old))
+		st, active, established = uint8(s), s.Active(), s == state.SCTPEstablished
+	default: // UDP: one state, always inactive; a reply assures the template.
+		established = dir == state.Output
+	}
+	var assure uint32
+	if st != old || (p.Proto == packet.ProtoUDP && established) {
+		en.SetState(st)
+		if active == en.Inactive() { // crossed the active/inactive line
+			en.SetInactive(!active)
+			if d != nil {
+				d.SetActive(active)
+			}
+		}
+		if established && en.Controller() != 0 {
+			assure = en.Controller()
+		}
+	}
+	en.SetExpires(b.now.Add(b.to.Timeout(p.Proto, st)))
+	return assure
+}
+
+// afterLock marks a template ASSURED (it lives in another bucket, so this
+// happens after the connection's bucket lock is released).
+func (w *Worker) afterLock(tidx uint32) {
+	if tidx != 0 {
+		w.e.table.SetAssured(tidx)
+	}
+}
+
+// reply handles a packet that is not for a service and matched no
+// connection from the client side: a NAT reply from a real server, or
+// traffic that is not ours.
+func (w *Worker) reply(f *link.Frame, b *batch) {
+	t := w.e.table
+	p := &w.p
+	h := t.Hash(p.V6, p.Proto, &p.Dst, p.DstPort)
+	t.Lock(h)
+	idx := t.LookupOutLocked(h, p.V6, p.Proto, &p.Dst, p.DstPort, &p.Src, p.SrcPort, b.now)
+	if idx == 0 {
+		t.Unlock(h)
+		w.pass(f, b, EventPassNoService)
+		return
+	}
+	en := t.At(idx)
+	d := b.snap.Dest(service.DestID(en.Dest()))
+	en.ClearNoOutput()
+	assure := w.transitionLocked(en, d, state.Output, b)
+	method := en.Method()
+	vaddr, vport := en.Vaddr(), en.Vport()
+	t.Unlock(h)
+	w.afterLock(assure)
+	if method != service.Masq {
+		// A reply of a local real server: the host stack routes it.
+		w.pass(f, b, EventReply)
+		return
+	}
+	w.event(EventReply)
+	buf := f.Bytes()
+	forward.NATOut(buf, p, vaddr, vport)
+	w.route(f, b, p.Dst)
+}

@@ -1,0 +1,185 @@
+package director
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/vsd/vsd/internal/forward"
+	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/service"
+)
+
+func secs(s uint32) time.Duration { return time.Duration(s) * time.Second }
+
+// transmit sends a client packet to its destination with the connection's
+// forwarding method.
+func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
+	p := &w.p
+	d := info.dest
+	switch info.method {
+	case service.Local:
+		w.pass(f, b, EventPassNoService)
+		return
+	case service.Masq:
+		forward.NATIn(f.Bytes(), p, d.Addr16, info.dport)
+		w.route(f, b, d.Addr16)
+	case service.Route:
+		w.route(f, b, d.Addr16)
+	case service.Tunnel:
+		w.tunnel(f, b, d)
+	default:
+		w.drop(f, b, ReasonUnsupported)
+	}
+}
+
+// route decrements the TTL and sets the MAC addresses towards the next hop
+// for addr (same family as the packet), then marks the frame Tx.
+func (w *Worker) route(f *link.Frame, b *batch, addr [16]byte) {
+	p := &w.p
+	if !forward.DecTTL(f.Bytes(), p) {
+		w.timeExceeded(f, b)
+		return
+	}
+	mac, port, ok := w.resolve(p.V6, addr)
+	if !ok {
+		w.drop(f, b, ReasonNoNeighbor)
+		return
+	}
+	forward.SetMACs(f.Bytes(), w.e.ports[port].MAC, mac)
+	w.tx(f, b, port)
+}
+
+// tunnel encapsulates the packet towards a Tunnel destination (IPIP or
+// GUE; outer family = the destination's family).
+func (w *Worker) tunnel(f *link.Frame, b *batch, d *service.Dest) {
+	p := &w.p
+	cfg := d.Config()
+	if cfg.TunType == service.TunGRE {
+		w.drop(f, b, ReasonUnsupported)
+		return
+	}
+	if !forward.DecTTL(f.Bytes(), p) {
+		w.timeExceeded(f, b)
+		return
+	}
+	v6 := d.Addr.Is6()
+	mac, port, ok := w.resolve(v6, d.Addr16)
+	if !ok {
+		w.drop(f, b, ReasonNoNeighbor)
+		return
+	}
+	o := forward.Outer{V6: v6, Dst: d.Addr16, PMTUDisc: b.tun.PMTUDisc}
+	if v6 {
+		o.Src = w.e.port6[port]
+	} else {
+		o.Src = w.e.port4[port]
+	}
+	w.ipID++
+	o.ID = w.ipID
+	var off, n int
+	if cfg.TunType == service.TunGUE {
+		off, n, ok = forward.EncapGUE(f.Buf, f.Off, f.Len, p, o, forward.FlowPort(p), cfg.TunPort, cfg.TunFlags&service.TunFlagCsum != 0)
+	} else {
+		off, n, ok = forward.EncapIPIP(f.Buf, f.Off, f.Len, p, o)
+	}
+	if !ok {
+		w.drop(f, b, ReasonNoHeadroom)
+		return
+	}
+	f.Off, f.Len = off, n
+	forward.SetMACs(f.Bytes(), w.e.ports[port].MAC, mac)
+	w.tx(f, b, port)
+}
+
+// noDest answers a packet for a service with no usable destination with
+// ICMP port unreachable, as the kernel does (ipvs-semantics.md §6.4).
+func (w *Worker) noDest(f *link.Frame, b *batch) {
+	if b.tun.NoICMPUnreachable {
+		w.drop(f, b, ReasonNoDest)
+		return
+	}
+	port := f.Port
+	off, n, ok := forward.PortUnreachable(f.Buf, f.Off, f.Len, &w.p, w.p.Dst)
+	if !ok {
+		w.drop(f, b, ReasonNoDest)
+		return
+	}
+	f.Off, f.Len = off, n
+	w.event(EventNoDestICMP)
+	w.tx(f, b, port)
+}
+
+// timeExceeded answers a packet whose TTL ran out with ICMP time exceeded
+// from the director's own address on the ingress port.
+func (w *Worker) timeExceeded(f *link.Frame, b *batch) {
+	port := f.Port
+	from := w.e.port4[port]
+	if w.p.V6 {
+		from = w.e.port6[port]
+	}
+	off, n, ok := forward.TimeExceeded(f.Buf, f.Off, f.Len, &w.p, from)
+	if !ok {
+		w.drop(f, b, ReasonTTL)
+		return
+	}
+	f.Off, f.Len = off, n
+	w.event(EventTTLICMP)
+	w.tx(f, b, port)
+}
+
+// neighCache is a small direct-mapped cache of next hops per worker, so
+// the per-packet path does not call the (shared, slower) resolver.
+type neighCache struct {
+	gen     uint64
+	entries [256]neighEntry
+}
+
+type neighEntry struct {
+	addr  [16]byte
+	mac   [6]byte
+	port  uint16
+	v6    bool
+	gen   uint64 // valid when equal to the cache's gen and non-zero
+	valid bool
+}
+
+func (w *Worker) resolve(v6 bool, addr [16]byte) ([6]byte, uint16, bool) {
+	i := (uint32(addr[15]) ^ uint32(addr[14])<<1 ^ uint32(addr[13])<<2 ^ uint32(addr[7])) & 255
+	ne := &w.neigh.entries[i]
+	if ne.valid && ne.gen == w.neigh.gen && ne.addr == addr && ne.v6 == v6 {
+		return ne.mac, ne.port, true
+	}
+	mac, port, ok := w.e.neighbors.Resolve(v6, addr)
+	if !ok || int(port) >= len(w.e.ports) {
+		return mac, 0, false
+	}
+	*ne = neighEntry{addr: addr, mac: mac, port: port, v6: v6, gen: w.neigh.gen, valid: true}
+	return mac, port, true
+}
+
+// NeighborsChanged tells every worker to forget its cached next hops.
+func (e *Engine) NeighborsChanged() { e.neighGen.Add(1) }
+
+// counters are a worker's own counters. Only the worker writes them (plain
+// load+store, no locked instruction); readers load them atomically.
+type counters struct {
+	frames, tx, pass, drop atomic.Uint64
+	drops                  [numReasons]atomic.Uint64
+	events                 [numEvents]atomic.Uint64
+	_                      [64]byte // keep the next worker's counters off this cache line
+}
+
+func inc(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
+
+func (c *counters) addTo(s *Counters) {
+	s.Frames += c.frames.Load()
+	s.Tx += c.tx.Load()
+	s.Pass += c.pass.Load()
+	s.Drop += c.drop.Load()
+	for i := range c.drops {
+		s.Drops[i] += c.drops[i].Load()
+	}
+	for i := range c.events {
+		s.Events[i] += c.events[i].Load()
+	}
+}
