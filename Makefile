@@ -1,0 +1,58 @@
+# vsd — build, run and test. `make help` lists the targets.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+FUZZTIME ?= 10s
+
+.PHONY: help build run test vet fmt-check unit race bench-smoke fuzz-smoke bench bench-table soak clean
+
+help:
+	@echo "make run          build vsd and run the simulated LVS scenario (vsd sim)"
+	@echo "make test         everything CI runs: gofmt, vet, unit tests with -race, benchmark smoke, short fuzzing"
+	@echo "make bench        the benchmarks quoted in docs/BENCHMARKS.md (minutes)"
+	@echo "make bench-table  connection-table memory and lookup at 10M entries (needs ~8 GiB, minutes)"
+
+build:
+	$(GO) build -o $(BIN)/vsd ./cmd/vsd
+
+run: build
+	./$(BIN)/vsd sim
+
+test: fmt-check vet race bench-smoke fuzz-smoke
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test $(PKGS)
+
+race:
+	$(GO) test -race -timeout 20m $(PKGS)
+
+# One iteration of every benchmark: proves they run (figures come from `make bench`).
+bench-smoke:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m $(PKGS)
+
+# Every fuzz target for a few seconds each, on top of its committed seed corpus.
+fuzz-smoke:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    echo "fuzz $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/fuzz.$$$$.log 2>&1 || { cat /tmp/fuzz.$$$$.log; exit 1; }; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/packet ./internal/forward ./internal/state ./internal/sched ./internal/director
+	$(GO) test -run '^$$' -bench 'Lookup|Insert|Memory1M' -benchmem -count 3 ./internal/conntrack
+
+bench-table:
+	$(GO) test -run '^$$' -bench '10M' -benchmem -benchtime 1x -timeout 60m ./internal/conntrack
+
+clean:
+	rm -rf $(BIN)
