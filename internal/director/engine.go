@@ -120,7 +120,14 @@ func New(cfg Config) (*Engine, error) {
 
 // Publish makes snap the configuration used by every worker from its next
 // batch on. Connections in the table are untouched.
-func (e *Engine) Publish(snap *service.Snapshot) { e.snap.Store(snap) }
+func (e *Engine) Publish(snap *service.Snapshot) {
+	for id := 1; id < snap.DestCount(); id++ {
+		if d := snap.Dest(service.DestID(id)); d != nil {
+			e.table.SetDestAddr(uint32(id), d.Addr16)
+		}
+	}
+	e.snap.Store(snap)
+}
 
 // Snapshot returns the configuration in force.
 func (e *Engine) Snapshot() *service.Snapshot { return e.snap.Load() }
@@ -146,18 +153,23 @@ func (e *Engine) Table() *conntrack.Table { return e.table }
 // Call it from one goroutine (the control loop or the sim), e.g. every
 // 100 ms; it returns the number of entries it freed.
 func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
-	return e.table.Reap(now, e.table.BucketsFor(elapsed))
+	return e.table.Reap(now, e.table.ReapBuckets(elapsed, reapPass))
 }
+
+// reapPass is how long one full pass of the reaper over the table takes:
+// destination counters follow a connection's expiry within about this long
+// (lookups expire entries exactly on time regardless).
+const reapPass = time.Second
 
 // unbinder fixes destination counters when the table frees an entry.
 type unbinder Engine
 
-func (u *unbinder) Unbind(en *conntrack.Entry) {
+func (u *unbinder) Unbind(_ uint32, en *conntrack.Entry) {
 	d := (*Engine)(u).snap.Load().Dest(service.DestID(en.Dest()))
 	if d == nil {
 		return
 	}
-	d.Unbind(en.IsTemplate(), en.Inactive())
+	d.Unbind(en.IsTemplate(), en.Flags()&conntrack.FlagInactive != 0)
 }
 
 // Counters are the engine's totals (summed over workers).

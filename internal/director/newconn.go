@@ -8,11 +8,6 @@ import (
 	"github.com/vsd/vsd/internal/state"
 )
 
-// templateVport is written into an invalidated persistence template so no
-// lookup finds it again (the kernel's 0xFFFF trick); it then dies by its
-// own timer.
-const templateVport = 0xFFFF
-
 // mayCreate applies the protocol rules for creating a connection
 // (ipvs-semantics.md §2.5, §2.6, §2.7).
 func mayCreate(p *packet.Parsed, tun *Tunables) bool {
@@ -58,7 +53,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		t.Lock(h)
 		if idx := t.LookupInLocked(h, &w.key, b.now); idx != 0 {
 			// Another worker created the connection meanwhile: use it.
-			t.DetachTemplate(tidx)
+			t.Uncontrol(tidx)
 			if info, ok := w.inboundLocked(f, b, h, idx); ok {
 				t.Unlock(h)
 				w.afterLock(info.assureAt)
@@ -94,7 +89,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		// One-packet scheduling: forward without keeping an entry.
 		t.Unlock(h)
 		if tidx != 0 {
-			t.DetachTemplate(tidx)
+			t.Uncontrol(tidx)
 		}
 		svc.Stats.Conns.Add(1)
 		w.event(EventOnePacket)
@@ -102,21 +97,18 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		w.transmit(f, b, &info)
 		return
 	}
-	var en conntrack.Entry
-	en.Init(&w.key, b.now.Add(state.InitialTimeout))
-	en.SetDest(uint32(d.ID))
-	en.SetDport(dport)
-	en.SetMethod(cfg.Method)
-	en.SetInactive(true)
+	c := &w.conn
+	*c = conntrack.Conn{V6: p.V6, Proto: p.Proto, Caddr: p.Src, Vaddr: p.Dst, Cport: p.SrcPort, Vport: p.DstPort,
+		Dport: dport, Flags: conntrack.Flags(cfg.Method) | conntrack.FlagInactive,
+		Dest: uint32(d.ID), Expires: b.now.Add(state.InitialTimeout), Control: tidx}
 	if cfg.Method != service.Masq {
-		en.SetNoOutput(true)
+		c.Flags |= conntrack.FlagNoOutput
 	}
-	en.SetController(tidx)
-	idx, ok := t.InsertLocked(h, &en)
+	idx, ok := t.InsertLocked(h, c, b.now)
 	if !ok {
 		t.Unlock(h)
 		if tidx != 0 {
-			t.DetachTemplate(tidx)
+			t.Uncontrol(tidx)
 		}
 		w.drop(f, b, ReasonTableFull)
 		return
@@ -126,7 +118,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 	w.event(EventNewConn)
 	e := t.At(idx)
 	dir := state.Input
-	if e.NoOutput() {
+	if e.Flags()&conntrack.FlagNoOutput != 0 {
 		dir = state.InputOnly
 	}
 	info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
@@ -149,9 +141,7 @@ func (w *Worker) persist(f *link.Frame, b *batch, svc *service.Service) (d *serv
 	switch {
 	case svc.Key.IsFwMark():
 		tk.Proto = 0
-		tk.Vaddr = [16]byte{}
-		m := svc.Key.FwMark
-		tk.Vaddr[12], tk.Vaddr[13], tk.Vaddr[14], tk.Vaddr[15] = byte(m>>24), byte(m>>16), byte(m>>8), byte(m)
+		tk.Vaddr = conntrack.FwmarkAddr(p.V6, svc.Key.FwMark)
 	case p.DstPort == svcPort && svcPort != 21:
 		tk.Vport = svcPort
 	}
@@ -163,11 +153,11 @@ func (w *Worker) persist(f *link.Frame, b *batch, svc *service.Service) (d *serv
 		if td != nil && td.Available() && !(b.tun.ExpireQuiescentTemplate && td.Weight() == 0) {
 			d = td
 			tidx = idx
-			en.SetExpires(b.now.Add(secs(svc.Timeout)))
-			t.AttachTemplateLocked(idx)
+			en.Touch(b.now, secs(svc.Timeout))
+			t.ControlLocked(idx)
 		} else {
 			// Invalid template: make it unfindable; it expires by itself.
-			en.SetVport(templateVport)
+			en.Neutralize()
 		}
 	}
 	if d == nil {
@@ -177,15 +167,14 @@ func (w *Worker) persist(f *link.Frame, b *batch, svc *service.Service) (d *serv
 			w.noDest(f, b)
 			return nil, 0, 0, false
 		}
-		var en conntrack.Entry
-		en.Init(&tk, b.now.Add(secs(svc.Timeout)))
-		en.SetTemplate()
-		en.SetDest(uint32(d.ID))
+		c := &w.conn
+		*c = conntrack.Conn{V6: tk.V6, Proto: tk.Proto, Caddr: tk.Caddr, Vaddr: tk.Vaddr, Vport: tk.Vport,
+			Flags: conntrack.Flags(d.Config().Method) | conntrack.FlagTemplate,
+			Dest:  uint32(d.ID), Expires: b.now.Add(secs(svc.Timeout))}
 		if p.DstPort == svcPort && svcPort != 21 {
-			en.SetDport(d.Port)
+			c.Dport = d.Port
 		}
-		en.SetMethod(d.Config().Method)
-		idx, ok := t.InsertLocked(h, &en)
+		idx, ok := t.InsertLocked(h, c, b.now)
 		if !ok {
 			t.Unlock(h)
 			w.drop(f, b, ReasonTableFull)
@@ -194,7 +183,7 @@ func (w *Worker) persist(f *link.Frame, b *batch, svc *service.Service) (d *serv
 		d.Bind(true, false)
 		w.event(EventNewTemplate)
 		tidx = idx
-		t.AttachTemplateLocked(idx)
+		t.ControlLocked(idx)
 	}
 	t.Unlock(h)
 	dport = p.DstPort

@@ -1,8 +1,6 @@
 package director
 
 import (
-	"sync/atomic"
-
 	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/conntrack"
 	"github.com/vsd/vsd/internal/forward"
@@ -21,6 +19,7 @@ type Worker struct {
 	e     *Engine
 	p     packet.Parsed
 	key   conntrack.Key
+	conn  conntrack.Conn
 	req   service.Request
 	neigh neighCache
 	ipID  uint16
@@ -148,18 +147,6 @@ func (w *Worker) frame(f *link.Frame, b *batch) {
 	w.newConnLocked(f, b, h, svc)
 }
 
-// isNewConnPacket reports whether the packet opens a connection in the
-// sense of conn reuse (TCP SYN, SCTP INIT), ipvs-semantics.md §1.7.
-func isNewConnPacket(p *packet.Parsed) bool {
-	switch p.Proto {
-	case packet.ProtoTCP:
-		return p.TCPFlags&packet.TCPSyn != 0
-	case packet.ProtoSCTP:
-		return p.SCTPChunk == state.SCTPChunkInit
-	}
-	return false
-}
-
 // inboundLocked handles a client packet of an existing entry. ok=false
 // means: dropped (f.Action == Drop) or the entry was expired and the packet
 // must be scheduled as a new connection.
@@ -168,12 +155,12 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 	en := t.At(idx)
 	p := &w.p
 	d := b.snap.Dest(service.DestID(en.Dest()))
-	if isNewConnPacket(p) && !p.Flags.Has(packet.FlagNonFirstFrag) {
+	if state.NewConnPacket(p.Proto, p.TCPFlags, p.SCTPChunk) && !p.Flags.Has(packet.FlagNonFirstFrag) {
 		resched := false
 		if b.tun.ExpireNodestConn && d != nil && d.Weight() == 0 {
 			resched = true
 		} else if b.tun.ConnReuseMode != 0 && en.Controller() == 0 &&
-			state.ExpectsNewConn(p.Proto, en.State(), en.NoOutput(), b.tun.ConnReuseMode) {
+			state.ExpectsNewConn(p.Proto, en.State(), en.Flags()&conntrack.FlagNoOutput != 0, b.tun.ConnReuseMode) {
 			resched = true
 		}
 		if resched {
@@ -194,13 +181,13 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 		return info, false
 	}
 	dir := state.Input
-	if en.NoOutput() {
+	if en.Flags()&conntrack.FlagNoOutput != 0 {
 		dir = state.InputOnly
 	}
 	info.assureAt = w.transitionLocked(en, d, dir, b)
-	info.method = en.Method()
+	info.method = service.Method(en.Method())
 	info.dest = d
-	info.dport = en.Dport()
+	info.dport = en.DPort()
 	return info, true
 }
 
@@ -227,8 +214,8 @@ func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir stat
 	var assure uint32
 	if st != old || (p.Proto == packet.ProtoUDP && established) {
 		en.SetState(st)
-		if active == en.Inactive() { // crossed the active/inactive line
-			en.SetInactive(!active)
+		if inactive := en.Flags()&conntrack.FlagInactive != 0; active == inactive { // crossed the active/inactive line
+			en.SetFlags(en.Flags() ^ conntrack.FlagInactive)
 			if d != nil {
 				d.SetActive(active)
 			}
@@ -237,7 +224,7 @@ func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir stat
 			assure = en.Controller()
 		}
 	}
-	en.SetExpires(b.now.Add(b.to.Timeout(p.Proto, st)))
+	en.Touch(b.now, b.to.Timeout(p.Proto, st))
 	return assure
 }
 
@@ -245,7 +232,7 @@ func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir stat
 // happens after the connection's bucket lock is released).
 func (w *Worker) afterLock(tidx uint32) {
 	if tidx != 0 {
-		w.e.table.SetAssured(tidx)
+		w.e.table.Assure(tidx)
 	}
 }
 
@@ -265,10 +252,11 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 	}
 	en := t.At(idx)
 	d := b.snap.Dest(service.DestID(en.Dest()))
-	en.ClearNoOutput()
+	en.SetFlags(en.Flags() &^ conntrack.FlagNoOutput)
 	assure := w.transitionLocked(en, d, state.Output, b)
-	method := en.Method()
-	vaddr, vport := en.Vaddr(), en.Vport()
+	method := service.Method(en.Method())
+	_, vaddr := t.AddrsLocked(idx)
+	vport := en.VPort()
 	t.Unlock(h)
 	w.afterLock(assure)
 	if method != service.Masq {
