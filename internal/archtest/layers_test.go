@@ -36,12 +36,15 @@ var layerTable = map[string]int{
 	"internal/sim":      layerControl,
 	"internal/listing":  layerControl,
 	"internal/archtest": layerControl, // tests only
+	"internal/lab":      layerControl, // assembles sim + director + listing for vsd sim / vsd lab
 }
 
 // sameLayerAllowed lists the only same-layer imports allowed, as
 // importer → imported component.
 var sameLayerAllowed = map[[2]string]bool{
 	{"internal/sched", "internal/service"}: true, // sched implements service.Scheduler
+	{"internal/lab", "internal/sim"}:       true, // the lab runs scenarios on the sim network
+	{"internal/lab", "internal/listing"}:   true, // and prints the ipvsadm table
 }
 
 // component is the unit the layer table classifies: "internal/<name>" or

@@ -1,0 +1,96 @@
+// Command vsd is the vsd load balancer. Today it runs the simulated LVS
+// (`vsd sim`); the daemon (`vsd run`) and the namespace lab (`vsd lab`)
+// follow.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vsd/vsd/internal/lab"
+)
+
+const usage = `usage: vsd <command> [flags]
+
+commands:
+  sim    run a simulated LVS (clients, the director, real servers) on a virtual clock
+         and print the ipvsadm-style table, connection states and per-server shares
+
+Run 'vsd <command> -h' for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "sim":
+		return runSim(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "vsd: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func runSim(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vsd sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o lab.SimOptions
+	var methods string
+	var seed uint64
+	fs.IntVar(&o.Clients, "clients", 10000, "client sessions to start")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Minute, "virtual time over which sessions arrive")
+	fs.StringVar(&o.Scheduler, "s", "wlc", "scheduler of every service (rr wrr lc wlc sed nq fo ovf twos sh dh mh lblc lblcr)")
+	fs.StringVar(&methods, "methods", "nat,dr,tun", "forwarding methods to run, comma-separated (nat, dr, tun)")
+	fs.IntVar(&o.Servers, "servers", 3, "real servers per method")
+	fs.IntVar(&o.TableBits, "table-bits", 12, "connection table size as a power of two (8..24)")
+	fs.Uint64Var(&seed, "seed", 1, "random seed (same seed, same run)")
+	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "vsd sim: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if o.Clients <= 0 {
+		fmt.Fprintf(stderr, "vsd sim: -clients %d: must be at least 1\n", o.Clients)
+		return 2
+	}
+	if o.Duration <= 0 {
+		fmt.Fprintf(stderr, "vsd sim: -duration %v: must be positive\n", o.Duration)
+		return 2
+	}
+	o.Methods = strings.Split(methods, ",")
+	o.Seed = seed
+	if !*quiet {
+		o.Progress = stderr
+	}
+	res, err := lab.RunSim(o)
+	if res != nil {
+		res.Write(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vsd sim: %v\n", err)
+		return 2
+	}
+	if len(res.Problems()) > 0 {
+		return 1
+	}
+	return 0
+}
