@@ -5,12 +5,15 @@
 //   - NAT (masquerading): NATIn rewrites the destination of a client's packet
 //     to the real server, NATOut rewrites the source of the real server's
 //     reply back to the virtual service (§7.1). The client address is never
-//     changed (there is no SNAT/FULLNAT in IPVS, §7.7).
+//     changed (there is no SNAT/FULLNAT in IPVS, §7.7). NATInICMP and
+//     NATOutICMP do the same to ICMP errors and the packet quoted in them
+//     (§6.2, §6.3, §7.6).
 //   - Direct routing: SetMACs; the IP packet keeps the VIP as destination
 //     (§7.2).
 //   - Tunnel: EncapIPIP and EncapGUE prepend an outer IPv4/IPv6 header (and
 //     UDP + GUE) into the frame's headroom (§7.3); FlowPort picks the GUE
-//     source port.
+//     source port, TunnelOverhead gives the bytes added. GRE and GUE's
+//     remote checksum offload are not implemented.
 //   - Every method that routes a packet off the box: DecTTL, TooBig, and the
 //     generated ICMP errors PortUnreachable (§6.4), TimeExceeded and
 //     FragNeeded (§7) that replace a dropped packet in its own buffer.

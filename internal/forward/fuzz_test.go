@@ -226,12 +226,9 @@ func FuzzRewrite(f *testing.F) {
 	})
 }
 
-// TestWriteFuzzSeeds writes the seed corpus of FuzzRewrite (with -update):
-// every frame of the table tests, plus a few odd ones.
-func TestWriteFuzzSeeds(t *testing.T) {
-	if !*update {
-		t.Skip("writes testdata/fuzz/FuzzRewrite with -update only")
-	}
+// writeFuzzSeeds writes the seed corpus of FuzzRewrite (TestGolden calls
+// it with -update): every frame of the table tests, plus a few odd ones.
+func writeFuzzSeeds(t *testing.T) {
 	var frames [][]byte
 	for _, tc := range natCases {
 		frames = append(frames, tc.in.bytes(), mirror(natted(tc.in, tc.rip)).bytes())

@@ -16,7 +16,8 @@ var update = flag.Bool("update", false, "rewrite testdata/rewrites.golden and th
 // cases of the other tests: testdata/rewrites.golden holds each frame
 // before and after. The other tests check the same results against frames
 // built from scratch and against gopacket; this file makes any change to
-// the output visible in review. Regenerate with go test -run Golden -update.
+// the output visible in review. Regenerate with go test -run Golden -update
+// (which also rewrites the seed corpus of FuzzRewrite).
 func TestGolden(t *testing.T) {
 	var out strings.Builder
 	record := func(name string, before, after []byte) {
@@ -90,6 +91,7 @@ func TestGolden(t *testing.T) {
 
 	path := filepath.Join("testdata", "rewrites.golden")
 	if *update {
+		writeFuzzSeeds(t)
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			t.Fatal(err)
 		}
