@@ -5,17 +5,19 @@ package conntrack
 // Slots come from, in order:
 //  1. the stripe's free list (slots freed by entries of this stripe);
 //  2. the stripe's window of fresh slots;
-//  3. a new window of windowSlots fresh slots taken from the shared bump
+//  3. the free lists of a few other stripes (probed with TryLock only,
+//     never blocking, so no lock-order cycle is possible);
+//  4. a new window of windowSlots fresh slots taken from the shared bump
 //     counter (one CAS per windowSlots inserts), allocating the 2 MiB chunk
 //     behind it when it is the first to reach it;
-//  4. free slots stolen from other stripes, with TryLock only (never
-//     blocking, so no lock-order cycle is possible): a few probes, then a
-//     full scan unless the last full scan found nothing and nothing was
-//     freed since.
-// When all four fail the budget is exhausted and the insert is refused.
-// Freed slots go to the free list of the stripe that frees them. Since the
-// hash spreads conns evenly over stripes, frees and inserts are spread
-// evenly too, and stealing only matters near the budget.
+//  5. free slots and window slots of other stripes (TryLock again): a few
+//     probes, then a full scan unless the last full scan found nothing and
+//     nothing was freed since.
+// When all fail the budget is exhausted and the insert is refused. Freed
+// slots go to the free list of the stripe that frees them. The hash spreads
+// conns evenly over stripes, so frees and inserts are spread evenly too;
+// step 3 absorbs the random imbalance (without it the table would creep
+// towards its budget under churn), step 5 matters only near the budget.
 //
 // All of this runs under the stripe lock of the inserting bucket, so the
 // free lists need no atomics.
@@ -37,13 +39,13 @@ func (t *Table) allocLocked(s *stripe) uint32 {
 }
 
 func (t *Table) allocSlowLocked(s *stripe) uint32 {
-	if t.refillLocked(s) || t.stealLocked(s) {
+	if t.probeLocked(s, false) || t.refillLocked(s) || t.stealLocked(s) {
 		return t.allocLocked(s)
 	}
 	return 0
 }
 
-// freeLocked puts slot idx on s's free list. s's lock is held.
+// freeSlotLocked puts slot idx on s's free list. s's lock is held.
 func (t *Table) freeSlotLocked(s *stripe, idx uint32) {
 	t.at(idx).next = s.free
 	s.free = idx
@@ -89,18 +91,16 @@ func (t *Table) ensureChunks(lo, hi uint32) {
 // nothing and no entry has been freed since (t.dry), so that inserts
 // refused at a full table stay cheap.
 func (t *Table) stealLocked(s *stripe) bool {
-	n := uint32(len(t.stripes))
-	start := t.steal.Add(1)
-	for i := uint32(0); i < min(n, stealProbes); i++ {
-		if t.stealFromLocked(s, &t.stripes[(start+i)&(n-1)]) {
-			return true
-		}
+	if t.probeLocked(s, true) {
+		return true
 	}
 	if t.dry.Load() {
 		return false
 	}
+	n := uint32(len(t.stripes))
+	start := t.steal.Add(1)
 	for i := uint32(0); i < n; i++ {
-		if t.stealFromLocked(s, &t.stripes[(start+stealProbes+i)&(n-1)]) {
+		if t.stealFromLocked(s, &t.stripes[(start+i)&(n-1)], true) {
 			return true
 		}
 	}
@@ -108,9 +108,23 @@ func (t *Table) stealLocked(s *stripe) bool {
 	return false
 }
 
-// stealFromLocked moves up to stealSlots free slots of o to s, if o's lock
-// can be had at once.
-func (t *Table) stealFromLocked(s, o *stripe) bool {
+// probeLocked tries to steal from a few stripes (their free lists, and
+// their windows too when windows is set).
+func (t *Table) probeLocked(s *stripe, windows bool) bool {
+	n := uint32(len(t.stripes))
+	start := t.steal.Add(1)
+	for i := uint32(0); i < min(n, stealProbes); i++ {
+		if t.stealFromLocked(s, &t.stripes[(start*stealProbes+i)&(n-1)], windows) {
+			return true
+		}
+	}
+	return false
+}
+
+// stealFromLocked moves up to stealSlots free slots of o (from its free
+// list, then from its window if windows is set) to s, if o's lock can be
+// had at once.
+func (t *Table) stealFromLocked(s, o *stripe, windows bool) bool {
 	if o == s || !o.mu.TryLock() {
 		return false
 	}
@@ -122,7 +136,7 @@ func (t *Table) stealFromLocked(s, o *stripe) bool {
 		t.freeSlotLocked(s, idx)
 		got++
 	}
-	for got < stealSlots && o.winLo < o.winHi {
+	for windows && got < stealSlots && o.winLo < o.winHi {
 		t.freeSlotLocked(s, o.winLo)
 		o.winLo++
 		got++

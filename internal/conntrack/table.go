@@ -146,18 +146,20 @@ type Table struct {
 
 	dir   []atomic.Pointer[Entry] // chunk i holds slots [i<<chunkShift, (i+1)<<chunkShift)
 	limit uint32                  // one past the last usable slot index
-	bump  atomic.Uint32           // next never-used slot index
-	steal atomic.Uint32           // rotating start for stealing free slots
-	dry   atomic.Bool             // a full steal scan found nothing; cleared by every free
-
-	growMu     sync.Mutex   // serialises chunk allocation
-	chunkSlots atomic.Int64 // slots in allocated chunks
-
-	seed [4]uint64
+	seed  [4]uint64
 
 	unbinder Unbinder
-	nocport  atomic.Int64  // NO_CPORT conns in the table
-	rover    atomic.Uint32 // reaper position
+	dry      atomic.Bool  // a full steal scan found nothing; read by every free, rarely written
+	nocport  atomic.Int64 // NO_CPORT conns in the table; read by inbound misses, rarely written
+
+	// Written often from several cores: kept off the read-mostly line above.
+	_          [64]byte
+	bump       atomic.Uint32 // next never-used slot index
+	steal      atomic.Uint32 // rotating start for stealing free slots
+	rover      atomic.Uint32 // reaper position
+	growMu     sync.Mutex    // serialises chunk allocation
+	chunkSlots atomic.Int64  // slots in allocated chunks
+	_          [64]byte
 
 	destMu sync.Mutex                 // serialises SetDestAddr
 	dests  atomic.Pointer[[][16]byte] // dest id → address, copy on grow

@@ -73,6 +73,10 @@ type Engine struct {
 
 	mu      sync.Mutex // guards workers
 	workers []*Worker
+
+	// Maintenance state, used only by the goroutine that calls Maintain.
+	sweepRover int
+	lastGC     clock.Time
 }
 
 // DefaultTableBudget is the connection table's memory budget when the
@@ -152,9 +156,38 @@ func (e *Engine) Table() *conntrack.Table { return e.table }
 // fraction of the table that is due after elapsed time since the last call.
 // Call it from one goroutine (the control loop or the sim), e.g. every
 // 100 ms; it returns the number of entries it freed.
+//
+// With expire_nodest_conn set, the same walk also deletes the connections
+// of destinations that were removed (the kernel's sweep after a
+// destination is deleted); otherwise those keep flowing until they end.
+// Every 60 s it also lets lblc/lblcr age their caches.
 func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
-	return e.table.Reap(now, e.table.ReapBuckets(elapsed, reapPass))
+	n := e.table.ReapBuckets(elapsed, reapPass)
+	freed := 0
+	if e.tun.Load().ExpireNodestConn {
+		snap := e.snap.Load()
+		first := e.sweepRover
+		e.sweepRover = (first + n) % e.table.Buckets()
+		freed = e.table.Sweep(first, n, now, func(_ uint32, en *conntrack.Entry) bool {
+			d := snap.Dest(service.DestID(en.Dest()))
+			return d == nil || !d.Available()
+		})
+	} else {
+		freed = e.table.Reap(now, n)
+	}
+	if now.Sub(e.lastGC) >= cacheGCInterval {
+		e.lastGC = now
+		for _, svc := range e.snap.Load().Services {
+			if c, ok := svc.Sched.(interface{ GC(clock.Time) }); ok {
+				c.GC(now)
+			}
+		}
+	}
+	return freed
 }
+
+// cacheGCInterval is how often lblc/lblcr caches are aged (kernel: 60 s).
+const cacheGCInterval = 60 * time.Second
 
 // reapPass is how long one full pass of the reaper over the table takes:
 // destination counters follow a connection's expiry within about this long

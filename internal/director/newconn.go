@@ -25,7 +25,7 @@ func mayCreate(p *packet.Parsed, tun *Tunables) bool {
 // locked; releases it.
 func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.Service) {
 	t := w.e.table
-	p := &w.p
+	p := w.p
 	if !mayCreate(p, b.tun) {
 		t.Unlock(h)
 		w.pass(f, b, EventPassNoCreate)
@@ -134,7 +134,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 // template's index. ok=false means the frame was already dealt with.
 func (w *Worker) persist(f *link.Frame, b *batch, svc *service.Service) (d *service.Dest, dport uint16, tidx uint32, ok bool) {
 	t := w.e.table
-	p := &w.p
+	p := w.p
 	tk := conntrack.Key{V6: p.V6, Proto: p.Proto, Vaddr: p.Dst}
 	maskAddr(&tk.Caddr, &p.Src, p.V6, svc.Netmask)
 	svcPort := svc.Key.Port

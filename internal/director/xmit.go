@@ -14,7 +14,7 @@ func secs(s uint32) time.Duration { return time.Duration(s) * time.Second }
 // transmit sends a client packet to its destination with the connection's
 // forwarding method.
 func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
-	p := &w.p
+	p := w.p
 	d := info.dest
 	switch info.method {
 	case service.Local:
@@ -35,7 +35,7 @@ func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
 // route decrements the TTL and sets the MAC addresses towards the next hop
 // for addr (same family as the packet), then marks the frame Tx.
 func (w *Worker) route(f *link.Frame, b *batch, addr [16]byte) {
-	p := &w.p
+	p := w.p
 	if !forward.DecTTL(f.Bytes(), p) {
 		w.timeExceeded(f, b)
 		return
@@ -52,7 +52,7 @@ func (w *Worker) route(f *link.Frame, b *batch, addr [16]byte) {
 // tunnel encapsulates the packet towards a Tunnel destination (IPIP or
 // GUE; outer family = the destination's family).
 func (w *Worker) tunnel(f *link.Frame, b *batch, d *service.Dest) {
-	p := &w.p
+	p := w.p
 	cfg := d.Config()
 	if cfg.TunType == service.TunGRE {
 		w.drop(f, b, ReasonUnsupported)
@@ -99,7 +99,7 @@ func (w *Worker) noDest(f *link.Frame, b *batch) {
 		return
 	}
 	port := f.Port
-	off, n, ok := forward.PortUnreachable(f.Buf, f.Off, f.Len, &w.p, w.p.Dst)
+	off, n, ok := forward.PortUnreachable(f.Buf, f.Off, f.Len, w.p, w.p.Dst)
 	if !ok {
 		w.drop(f, b, ReasonNoDest)
 		return
@@ -117,7 +117,7 @@ func (w *Worker) timeExceeded(f *link.Frame, b *batch) {
 	if w.p.V6 {
 		from = w.e.port6[port]
 	}
-	off, n, ok := forward.TimeExceeded(f.Buf, f.Off, f.Len, &w.p, from)
+	off, n, ok := forward.TimeExceeded(f.Buf, f.Off, f.Len, w.p, from)
 	if !ok {
 		w.drop(f, b, ReasonTTL)
 		return

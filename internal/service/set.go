@@ -64,6 +64,7 @@ type Set struct {
 	services []*Service // current versions, insertion order
 	dests    []*Dest    // by DestID; nil = free slot
 	trash    []*Dest
+	marks    []markRule
 	snap     *Snapshot // cached; nil after a change
 }
 
@@ -404,6 +405,7 @@ func (s *Set) Snapshot() *Snapshot {
 		byKey:    make(map[lookupKey]*Service, len(s.services)),
 		byMark:   make(map[markKey]*Service),
 		dests:    slices.Clone(s.dests),
+		marks:    s.marks,
 	}
 	for _, svc := range s.services {
 		if svc.Key.IsFwMark() {

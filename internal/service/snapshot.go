@@ -26,6 +26,7 @@ type Snapshot struct {
 	byKey    map[lookupKey]*Service
 	byMark   map[markKey]*Service
 	dests    []*Dest // indexed by DestID; removed destinations stay while in the trash
+	marks    []markRule
 	hasPort0 bool
 	hasFTP   bool
 }
