@@ -165,7 +165,20 @@ func RunSim(o SimOptions) (*SimResult, error) {
 				}
 			}
 		}
+		// The seed's set-up: a persistent port-0 service (persistent 360)
+		// catches FTP control and passive data connections, so both land on
+		// one real server.
+		k0 := service.Key{Proto: packet.ProtoTCP, Addr: m.vip4, Port: 0}
+		if err := set.AddService(service.ServiceConfig{Key: k0, Sched: o.Scheduler, Flags: service.FlagPersistent, Timeout: 360}); err != nil {
+			return nil, err
+		}
+		for _, s := range servers {
+			if err := set.AddDest(k0, service.DestParams{Addr: pickFamily(s.Addrs(), false), Port: 0, Weight: o.Weight, Method: m.method}); err != nil {
+				return nil, err
+			}
+		}
 		traffic = append(traffic,
+			sim.Traffic{Kind: sim.FTP, Service: netip.AddrPortFrom(m.vip4, 21), Weight: 5},
 			sim.Traffic{Kind: sim.HTTP10, Service: netip.AddrPortFrom(m.vip4, 80), Weight: 60},
 			sim.Traffic{Kind: sim.HTTP11, Service: netip.AddrPortFrom(m.vip6, 80), Weight: 20},
 			sim.Traffic{Kind: sim.Telnet, Service: netip.AddrPortFrom(m.vip4, 23), Weight: 5})
@@ -238,8 +251,8 @@ func observe(eng *director.Engine, start, now clock.Time) Snapshot {
 // Problems lists every broken invariant (empty when the run was correct).
 func (r *SimResult) Problems() []string {
 	p := r.Report.Problems()
-	if r.Report.Switches != 0 {
-		p = append(p, fmt.Sprintf("%d connections switched real server", r.Report.Switches))
+	if r.Report.PersistenceBreaks != 0 {
+		p = append(p, fmt.Sprintf("%d FTP sessions had their data connection on another real server than the control connection", r.Report.PersistenceBreaks))
 	}
 	return p
 }
@@ -278,7 +291,11 @@ func (r *SimResult) Write(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %-4v %7d  %5.1f %%\n", s.Name, s.Mode, s.Connections, 100*s.Share)
 	}
 	fmt.Fprintf(w, "connections that switched real server: %d (must be 0)\n", rep.Switches)
+	fmt.Fprintf(w, "FTP data connections on another server than their control connection: %d (must be 0)\n", rep.PersistenceBreaks)
 	fmt.Fprintf(w, "real servers saw a non-client source address: %d (must be 0)\n", rep.ServerSawNonClient)
+	for _, k := range rep.ByKind {
+		fmt.Fprintf(w, "  %-7s %6d sessions, %6d completed, %d failed\n", k.Kind, k.Sessions, k.Completed, k.Failed)
+	}
 	c := &r.Counters
 	fmt.Fprintf(w, "\n== director ==\nframes %d: tx %d, pass %d, drop %d\n", c.Frames, c.Tx, c.Pass, c.Drop)
 	for _, rs := range director.Reasons() {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vsd/vsd/internal/sched"
+	"github.com/vsd/vsd/internal/sim"
 )
 
 // TestSimEveryScheduler runs the simulated LVS (NAT, DR and TUN services,
@@ -42,6 +43,15 @@ func TestSimEveryScheduler(t *testing.T) {
 				if s.Connections == 0 && !strings.Contains("sh dh mh lblc lblcr fo ovf", name) {
 					t.Errorf("server %s got no connections under %s", s.Name, name)
 				}
+			}
+			ftp := 0
+			for _, k := range r.ByKind {
+				if k.Kind == sim.FTP {
+					ftp = k.Completed
+				}
+			}
+			if ftp == 0 || r.PersistenceBreaks != 0 {
+				t.Fatalf("FTP through the persistent port-0 service: %d completed, %d persistence breaks", ftp, r.PersistenceBreaks)
 			}
 			if res.Counters.Drop != 0 {
 				t.Fatalf("director dropped %d frames: %+v", res.Counters.Drop, res.Counters.Drops)

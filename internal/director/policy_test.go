@@ -1,0 +1,159 @@
+package director
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vsd/vsd/internal/conntrack"
+	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/packet"
+	"github.com/vsd/vsd/internal/service"
+)
+
+// TestFwmarkService: a firewall-mark service gathers two VIPs and a port
+// range; with persistence the client keeps one server across all of them,
+// and the connection keeps its original destination port (dest port 0).
+func TestFwmarkService(t *testing.T) {
+	te := newTestEngine(t, 12)
+	k := service.Key{FwMark: 7, Addr: netip.IPv4Unspecified()}
+	if err := te.set.SetMarkRules([]service.MarkRule{
+		{Proto: packet.ProtoTCP, Dst: netip.MustParsePrefix("10.0.0.96/27"), PortLo: 8000, PortHi: 8099, Mark: 7},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	te.addService(service.ServiceConfig{Key: k, Sched: "rr", Flags: service.FlagPersistent, Timeout: 600})
+	for i := 1; i <= 3; i++ {
+		te.addDest(k, i, service.DestParams{Addr: families[0].rip(i), Port: 0, Weight: 1, Method: service.Route})
+	}
+	first := -1
+	for j, dst := range []netip.AddrPort{ap(vip4, 8000), ap(netip.MustParseAddr("10.0.0.101"), 8050), ap(vip4, 8099)} {
+		out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, uint16(5000+j)), dst, packet.TCPSyn, ""))
+		if out.Action != link.Tx {
+			t.Fatalf("%v: action %v", dst, out.Action)
+		}
+		srv := int(out.Bytes()[5])
+		if first < 0 {
+			first = srv
+		} else if srv != first {
+			t.Fatalf("%v went to server %d, the fwmark template says %d", dst, srv, first)
+		}
+	}
+	// Outside the rule: not ours.
+	if out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 6000), ap(vip4, 8100), packet.TCPSyn, "")); out.Action != link.Pass {
+		t.Fatalf("port 8100 (outside the rule): %v", out.Action)
+	}
+	d := te.dest(k, families[0].rip(first), 0)
+	if got := counts(d); got != [3]int32{3, 0, 1} {
+		t.Fatalf("counters %v, want 3 active and 1 persistent template", got)
+	}
+	if err := te.set.SetMarkRules([]service.MarkRule{{Dst: netip.MustParsePrefix("10.0.0.0/8")}}); err == nil {
+		t.Fatal("mark 0 accepted")
+	}
+}
+
+// TestExpireNodestConn: removing a destination with expire_nodest_conn set
+// removes its connections on the next sweep, and their next packet is
+// scheduled anew; without it, the packets of such connections are dropped
+// (the kernel's default).
+func TestExpireNodestConn(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		te := newTestEngine(t, 8)
+		tu := DefaultTunables()
+		tu.ExpireNodestConn = expire
+		te.e.SetTunables(tu)
+		k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+		te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+		r1, r2 := families[0].rip(1), families[0].rip(2)
+		te.addDest(k, 1, service.DestParams{Addr: r1, Port: 80, Weight: 1, Method: service.Route})
+		c := ap(cip4, 7000)
+		te.send(tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPSyn, ""))
+		te.addDest(k, 2, service.DestParams{Addr: r2, Port: 80, Weight: 1, Method: service.Route})
+		d1 := te.dest(k, r1, 80)
+		if err := te.set.DelDest(k, r1, 80, te.now); err != nil {
+			t.Fatal(err)
+		}
+		te.e.Publish(te.set.Snapshot())
+		te.now = te.now.Add(time.Second)
+		te.e.Maintain(te.now, time.Second)
+		out := te.send(tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPAck, ""))
+		if !expire {
+			if out.Action != link.Drop || te.e.Counters().Drops[ReasonNoDestConn] != 1 || te.e.Table().Len() != 1 {
+				t.Fatalf("expire_nodest_conn=0: action %v, counters %+v", out.Action, te.e.Counters())
+			}
+			continue
+		}
+		if got := counts(d1); got != [3]int32{0, 0, 0} {
+			t.Fatalf("expire_nodest_conn=1: removed dest still counts %v after the sweep", got)
+		}
+		// The ACK of the old connection is not a SYN: it may not create one.
+		if out.Action != link.Pass {
+			t.Fatalf("expire_nodest_conn=1: ACK after the sweep: %v", out.Action)
+		}
+	}
+}
+
+// TestUpperThreshold: a server at its upper threshold takes no new
+// connections until its count falls below 3/4 of it.
+func TestUpperThreshold(t *testing.T) {
+	te := newTestEngine(t, 12)
+	k := service.Key{Proto: packet.ProtoUDP, Addr: vip4, Port: 9000}
+	te.addService(service.ServiceConfig{Key: k, Sched: "wlc"})
+	te.addDest(k, 1, service.DestParams{Addr: families[0].rip(1), Port: 9000, Weight: 1, UThreshold: 4, Method: service.Route})
+	for p := uint16(1); p <= 4; p++ {
+		if out := te.send(udpFrame(clientMAC, dirMAC, ap(cip4, p), ap(vip4, 9000), "x")); out.Action != link.Tx {
+			t.Fatalf("conn %d refused below the threshold", p)
+		}
+	}
+	d := te.dest(k, families[0].rip(1), 9000)
+	if !d.Overloaded() {
+		t.Fatal("not OVERLOAD at the upper threshold")
+	}
+	out := te.send(udpFrame(clientMAC, dirMAC, ap(cip4, 5), ap(vip4, 9000), "x"))
+	if out.Action != link.Tx || te.e.Counters().Events[EventNoDestICMP] != 1 {
+		t.Fatalf("5th connection: want ICMP unreachable, got %v", out.Action)
+	}
+	// UDP entries live 300 s; after that the overload clears.
+	te.now = te.now.Add(301 * time.Second)
+	te.e.Maintain(te.now, time.Hour)
+	if d.Overloaded() {
+		t.Fatal("OVERLOAD not cleared after the connections expired")
+	}
+}
+
+// TestSecureTCPAndSloppy: secure_tcp needs the full handshake before
+// ESTABLISHED; sloppy_tcp lets a mid-stream ACK create a connection.
+func TestSecureTCPAndSloppy(t *testing.T) {
+	te := newTestEngine(t, 12)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+	rip := families[0].rip(1)
+	te.addDest(k, 1, service.DestParams{Addr: rip, Port: 80, Weight: 1, Method: service.Masq})
+	tu := DefaultTunables()
+	tu.SecureTCP = true
+	te.e.SetTunables(tu)
+	stateNow := func() (st uint8) {
+		te.e.Table().Range(func(_ uint32, e *conntrack.Entry) bool { st = e.State(); return true })
+		return st
+	}
+	c := ap(cip4, 8000)
+	te.send(tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPSyn, ""))
+	te.send(tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPAck, ""))
+	if st := stateNow(); st != 3 { // SYN_RECV: under the dos tables an ACK does not establish
+		t.Fatalf("secure_tcp: SYN then client ACK gave state %d, want SYN_RECV (3)", st)
+	}
+	te.send(tcpFrame(rsMAC(1), dirMAC, ap(rip, 80), c, packet.TCPSyn|packet.TCPAck, ""))
+	if st := stateNow(); st != 10 {
+		t.Fatalf("secure_tcp: server SYN+ACK gave state %d, want SYNACK (10)", st)
+	}
+	te.e.Table().Flush(te.now)
+	// A bare ACK of an unknown flow creates nothing unless sloppy_tcp.
+	if out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 8001), ap(vip4, 80), packet.TCPAck, "")); out.Action != link.Pass {
+		t.Fatalf("mid-stream ACK without sloppy_tcp: %v", out.Action)
+	}
+	tu.SloppyTCP = true
+	te.e.SetTunables(tu)
+	if out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 8002), ap(vip4, 80), packet.TCPAck, "")); out.Action != link.Tx {
+		t.Fatalf("mid-stream ACK with sloppy_tcp: %v", out.Action)
+	}
+}
