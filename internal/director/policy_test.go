@@ -157,3 +157,68 @@ func TestSecureTCPAndSloppy(t *testing.T) {
 		t.Fatalf("mid-stream ACK with sloppy_tcp: %v", out.Action)
 	}
 }
+
+// TestResetAndIdleTimeout: a reset sends the connection to CLOSE (10 s,
+// inactive); an idle ESTABLISHED connection lives exactly its 900 s.
+func TestResetAndIdleTimeout(t *testing.T) {
+	te := newTestEngine(t, 12)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+	rip := families[0].rip(1)
+	te.addDest(k, 1, service.DestParams{Addr: rip, Port: 80, Weight: 1, Method: service.Masq})
+	d := te.dest(k, rip, 80)
+	open := func(port uint16) netip.AddrPort {
+		c := ap(cip4, port)
+		te.send(tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPSyn, ""))
+		te.send(tcpFrame(rsMAC(1), dirMAC, ap(rip, 80), c, packet.TCPSyn|packet.TCPAck, ""))
+		te.send(tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPAck, ""))
+		return c
+	}
+	c := open(9000)
+	te.send(tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPRst, ""))
+	if got := counts(d); got != [3]int32{0, 1, 0} {
+		t.Fatalf("after RST: %v, want inactive (CLOSE)", got)
+	}
+	te.now = te.now.Add(9 * time.Second)
+	te.e.Maintain(te.now, time.Hour)
+	if te.e.Table().Len() != 1 {
+		t.Fatal("CLOSE entry gone before 10 s")
+	}
+	te.now = te.now.Add(2 * time.Second)
+	te.e.Maintain(te.now, time.Hour)
+	if te.e.Table().Len() != 0 || counts(d) != [3]int32{0, 0, 0} {
+		t.Fatalf("CLOSE entry still there after 11 s: %v", counts(d))
+	}
+
+	open(9001)
+	te.now = te.now.Add(899 * time.Second)
+	te.e.Maintain(te.now, time.Hour)
+	if got := counts(d); got != [3]int32{1, 0, 0} {
+		t.Fatalf("idle 899 s: %v, want still active", got)
+	}
+	te.now = te.now.Add(2 * time.Second)
+	te.e.Maintain(te.now, time.Hour)
+	if got := counts(d); got != [3]int32{0, 0, 0} || te.e.Table().Len() != 0 {
+		t.Fatalf("idle 901 s: %v, want gone", got)
+	}
+}
+
+// TestTimeoutsAtRunTime: `--set tcp tcpfin udp` takes effect on the next
+// packet of existing connections.
+func TestTimeoutsAtRunTime(t *testing.T) {
+	te := newTestEngine(t, 12)
+	k := service.Key{Proto: packet.ProtoUDP, Addr: vip4, Port: 9000}
+	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+	te.addDest(k, 1, service.DestParams{Addr: families[0].rip(1), Port: 9000, Weight: 1, Method: service.Route})
+	to := te.e.Timeouts()
+	if err := to.SetTriple(0, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	te.e.SetTimeouts(to)
+	te.send(udpFrame(clientMAC, dirMAC, ap(cip4, 1), ap(vip4, 9000), "x"))
+	te.now = te.now.Add(6 * time.Second)
+	te.e.Maintain(te.now, time.Hour)
+	if n := te.e.Table().Len(); n != 0 {
+		t.Fatalf("UDP entry with a 5 s timeout alive after 6 s (%d entries)", n)
+	}
+}
