@@ -320,7 +320,9 @@ func (t *Table) SetDestAddr(id uint32, addr [16]byte) {
 	defer t.destMu.Unlock()
 	cur := *t.dests.Load()
 	if int(id) < len(cur) {
-		cur[id] = addr
+		if cur[id] != addr { // republishing an unchanged address must not write (readers run concurrently)
+			cur[id] = addr
+		}
 		return
 	}
 	n := max(2*len(cur), int(id)+1, 16)
