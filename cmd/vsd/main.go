@@ -44,42 +44,64 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-func runSim(args []string, stdout, stderr io.Writer) int {
+// errHelp means -h was asked for: the flag package printed the usage.
+var errHelp = errors.New("help")
+
+// parseSim turns the arguments of `vsd sim` into options. Flag errors are
+// printed to stderr by the flag package; the returned error names the bad
+// value.
+func parseSim(args []string, stderr io.Writer) (lab.SimOptions, error) {
 	fs := flag.NewFlagSet("vsd sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o lab.SimOptions
 	var methods string
-	var seed uint64
+	var budget int64
 	fs.IntVar(&o.Clients, "clients", 10000, "client sessions to start")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Minute, "virtual time over which sessions arrive")
 	fs.StringVar(&o.Scheduler, "s", "wlc", "scheduler of every service (rr wrr lc wlc sed nq fo ovf twos sh dh mh lblc lblcr)")
 	fs.StringVar(&methods, "methods", "nat,dr,tun", "forwarding methods to run, comma-separated (nat, dr, tun)")
 	fs.IntVar(&o.Servers, "servers", 3, "real servers per method")
-	fs.IntVar(&o.TableBits, "table-bits", 12, "connection table size as a power of two (8..24)")
-	fs.Uint64Var(&seed, "seed", 1, "random seed (same seed, same run)")
+	fs.IntVar(&o.TableBits, "table-bits", 12, "connection table buckets as a power of two (8..24)")
+	fs.Int64Var(&budget, "table-budget", 0, "bytes the connection table may use (0 = 1 GiB)")
+	fs.Uint64Var(&o.Seed, "seed", 1, "random seed (same seed, same run)")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return o, errHelp
 		}
-		return 2
+		return o, err
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "vsd sim: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if o.Clients <= 0 {
-		fmt.Fprintf(stderr, "vsd sim: -clients %d: must be at least 1\n", o.Clients)
-		return 2
+		return o, fmt.Errorf("-clients %d: must be at least 1", o.Clients)
 	}
 	if o.Duration <= 0 {
-		fmt.Fprintf(stderr, "vsd sim: -duration %v: must be positive\n", o.Duration)
-		return 2
+		return o, fmt.Errorf("-duration %v: must be positive", o.Duration)
 	}
+	if o.TableBits < 8 || o.TableBits > 24 {
+		return o, fmt.Errorf("-table-bits %d: must be 8..24", o.TableBits)
+	}
+	if budget < 0 {
+		return o, fmt.Errorf("-table-budget %d: must not be negative", budget)
+	}
+	o.TableBudget = budget
 	o.Methods = strings.Split(methods, ",")
-	o.Seed = seed
 	if !*quiet {
 		o.Progress = stderr
+	}
+	return o, nil
+}
+
+func runSim(args []string, stdout, stderr io.Writer) int {
+	o, err := parseSim(args, stderr)
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vsd sim: %v\n", err)
+		return 2
 	}
 	res, err := lab.RunSim(o)
 	if res != nil {

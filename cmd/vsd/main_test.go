@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -40,4 +41,22 @@ func TestSimCommand(t *testing.T) {
 	if !strings.Contains(out.String(), "summary: 300/300 sessions completed, 0 switches, 0 problems") {
 		t.Fatalf("no clean summary:\n%s", out.String())
 	}
+}
+
+// FuzzParseSim: any argument list is either accepted with sane options or
+// refused with an error; never a panic.
+func FuzzParseSim(f *testing.F) {
+	f.Add("-clients 10 -duration 1m -s rr")
+	f.Add("-methods nat,dr -servers 2 -table-bits 16 -seed 9 -q")
+	f.Add("-clients -5")
+	f.Add("-table-budget -1 --duration=bogus extra")
+	f.Fuzz(func(t *testing.T, line string) {
+		o, err := parseSim(strings.Fields(line), io.Discard)
+		if err != nil {
+			return
+		}
+		if o.Clients <= 0 || o.Duration <= 0 || o.TableBits < 8 || o.TableBits > 24 || o.TableBudget < 0 {
+			t.Fatalf("%q accepted with bad options %+v", line, o)
+		}
+	})
 }

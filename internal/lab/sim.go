@@ -23,14 +23,15 @@ import (
 
 // SimOptions configure RunSim.
 type SimOptions struct {
-	Clients   int           // sessions to start (default 10,000)
-	Duration  time.Duration // arrivals spread over this much virtual time (default 10 min)
-	Scheduler string        // scheduler of every service (default wlc)
-	Methods   []string      // any of "nat", "dr", "tun" (default all three)
-	Servers   int           // real servers per method (default 3)
-	Weight    int32         // weight of every real server (default 1)
-	TableBits int           // connection-table bits (default 12)
-	Seed      uint64        // 0 = 1
+	Clients     int           // sessions to start (default 10,000)
+	Duration    time.Duration // arrivals spread over this much virtual time (default 10 min)
+	Scheduler   string        // scheduler of every service (default wlc)
+	Methods     []string      // any of "nat", "dr", "tun" (default all three)
+	Servers     int           // real servers per method (default 3)
+	Weight      int32         // weight of every real server (default 1)
+	TableBits   int           // connection-table bits (default 12)
+	TableBudget int64         // connection-table memory budget in bytes (default director.DefaultTableBudget)
+	Seed        uint64        // 0 = 1
 	// Progress, when set, receives a line now and then during the run.
 	Progress io.Writer
 }
@@ -130,9 +131,10 @@ func RunSim(o SimOptions) (*SimResult, error) {
 	dmac := [6]byte{0x02, 0x76, 0x73, 0x64, 0, 1}
 	d4, d6 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")
 	eng, err := director.New(director.Config{
-		Ports:     []director.Port{{MAC: dmac, Addr4: d4, Addr6: d6}},
-		Neighbors: n.Neighbors(),
-		TableBits: o.TableBits,
+		Ports:       []director.Port{{MAC: dmac, Addr4: d4, Addr6: d6}},
+		Neighbors:   n.Neighbors(),
+		TableBits:   o.TableBits,
+		TableBudget: o.TableBudget,
 	})
 	if err != nil {
 		return nil, err
