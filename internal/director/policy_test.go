@@ -222,3 +222,36 @@ func TestTimeoutsAtRunTime(t *testing.T) {
 		t.Fatalf("UDP entry with a 5 s timeout alive after 6 s (%d entries)", n)
 	}
 }
+
+// TestExpireQuiescentTemplate: a persistence template pointing at a
+// quiesced (weight 0) server is still honoured by default; with
+// expire_quiescent_template it is invalidated and the client rescheduled.
+func TestExpireQuiescentTemplate(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		te := newTestEngine(t, 12)
+		tu := DefaultTunables()
+		tu.ExpireQuiescentTemplate = expire
+		te.e.SetTunables(tu)
+		k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 443}
+		te.addService(service.ServiceConfig{Key: k, Sched: "rr", Flags: service.FlagPersistent, Timeout: 300})
+		r1, r2 := families[0].rip(1), families[0].rip(2)
+		te.addDest(k, 1, service.DestParams{Addr: r1, Port: 443, Weight: 1, Method: service.Route})
+		out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 1000), ap(vip4, 443), packet.TCPSyn, ""))
+		if out.Bytes()[5] != 1 {
+			t.Fatal("first connection not on server 1")
+		}
+		te.addDest(k, 2, service.DestParams{Addr: r2, Port: 443, Weight: 1, Method: service.Route})
+		if err := te.set.EditDest(k, service.DestParams{Addr: r1, Port: 443, Weight: 0, Method: service.Route}); err != nil {
+			t.Fatal(err)
+		}
+		te.e.Publish(te.set.Snapshot())
+		out = te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 1001), ap(vip4, 443), packet.TCPSyn, ""))
+		want := byte(1)
+		if expire {
+			want = 2
+		}
+		if out.Action != link.Tx || out.Bytes()[5] != want {
+			t.Fatalf("expire_quiescent_template=%v: second connection on server %d, want %d", expire, out.Bytes()[5], want)
+		}
+	}
+}
