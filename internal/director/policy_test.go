@@ -255,3 +255,45 @@ func TestExpireQuiescentTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestSCTPNAT: an SCTP association through NAT: INIT creates the entry
+// (INIT1), the CRC32c is recomputed after the port rewrite, and only an
+// ESTABLISHED association counts as active.
+func TestSCTPNAT(t *testing.T) {
+	te := newTestEngine(t, 12)
+	k := service.Key{Proto: packet.ProtoSCTP, Addr: vip4, Port: 3868}
+	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+	rip := families[0].rip(1)
+	te.addDest(k, 1, service.DestParams{Addr: rip, Port: 3869, Weight: 1, Method: service.Masq})
+	d := te.dest(k, rip, 3869)
+	sctp := func(src, dst netip.AddrPort, srcMAC [6]byte, chunk uint8) []byte {
+		f := packet.Frame{
+			Ethernet: packet.EthernetFields{Src: srcMAC, Dst: dirMAC},
+			IPv4:     &packet.IPv4Fields{TTL: 64, Src: src.Addr(), Dst: dst.Addr()},
+			SCTP:     &packet.SCTPFields{SrcPort: src.Port(), DstPort: dst.Port(), Chunks: []packet.SCTPChunk{{Type: chunk, Value: make([]byte, 16)}}},
+		}
+		return packet.AppendFrame(nil, &f)
+	}
+	c := ap(cip4, 5000)
+	// DATA before INIT creates nothing.
+	if out := te.send(sctp(c, ap(vip4, 3868), clientMAC, 0)); out.Action != link.Pass {
+		t.Fatalf("DATA without association: %v", out.Action)
+	}
+	out := te.send(sctp(c, ap(vip4, 3868), clientMAC, packet.SCTPInit))
+	if out.Action != link.Tx {
+		t.Fatalf("INIT: %v", out.Action)
+	}
+	var p packet.Parsed
+	if packet.Decode(out.Bytes(), &p) != packet.OK || p.DstPort != 3869 || !packet.VerifyL4Checksum(out.Bytes(), &p) {
+		t.Fatalf("INIT rewritten to port %d, CRC ok %v", p.DstPort, packet.VerifyL4Checksum(out.Bytes(), &p))
+	}
+	if got := counts(d); got != [3]int32{0, 1, 0} {
+		t.Fatalf("after INIT: %v, want inactive", got)
+	}
+	te.send(sctp(ap(rip, 3869), c, rsMAC(1), packet.SCTPInitAck))
+	te.send(sctp(c, ap(vip4, 3868), clientMAC, packet.SCTPCookieEcho))
+	te.send(sctp(ap(rip, 3869), c, rsMAC(1), packet.SCTPCookieAck))
+	if got := counts(d); got != [3]int32{1, 0, 0} {
+		t.Fatalf("after the 4-way handshake: %v, want active (ESTABLISHED)", got)
+	}
+}
