@@ -77,7 +77,7 @@ func (t *Table) ensureChunks(lo, hi uint32) {
 		t.growMu.Lock()
 		if t.dir[c].Load() == nil {
 			n := min(int64(chunkSlots), int64(t.limit)-int64(c)<<chunkShift)
-			chunk := make([]Entry, n)
+			chunk := hugeSlice[Entry](t, int(n))
 			t.dir[c].Store(&chunk[0])
 			t.chunkSlots.Add(n)
 		}

@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -88,11 +89,23 @@ func insert(tb *Table, c Conn, now clock.Time) (uint32, bool) {
 	return tb.InsertLocked(h, &c, now)
 }
 
+// lookupIn looks k up with LookupInLocked, and again in the packet form
+// (LookupPacketLocked), which must agree; with the prefetch hints called
+// first, which must not change anything.
 func lookupIn(tb *Table, k Key, now clock.Time) uint32 {
 	h := tb.Hash(k.V6, k.Proto, &k.Caddr, k.Cport)
+	tb.PrefetchBucket(h)
 	tb.Lock(h)
 	defer tb.Unlock(h)
-	return tb.LookupInLocked(h, &k, now)
+	tb.PrefetchEntry(h)
+	tb.PrefetchNext(h, k.Cport, k.Vport)
+	tb.PrefetchInsert(h)
+	idx := tb.LookupInLocked(h, &k, now)
+	p := packet.Parsed{V6: k.V6, Proto: k.Proto, Src: k.Caddr, Dst: k.Vaddr, SrcPort: k.Cport, DstPort: k.Vport}
+	if again := tb.LookupPacketLocked(h, &p, now); again != idx {
+		panic(fmt.Sprintf("LookupPacketLocked = %d, LookupInLocked = %d", again, idx))
+	}
+	return idx
 }
 
 func lookupOut(tb *Table, v6 bool, proto packet.Proto, dst [16]byte, dport uint16, src [16]byte, sport uint16, now clock.Time) uint32 {

@@ -2,6 +2,8 @@
 
 package conntrack
 
+import "unsafe"
+
 // Prefetch and PrefetchChains let a worker overlap the cache misses of a
 // whole batch of packets. A lookup costs two dependent misses (bucket head,
 // then entry); done one packet at a time each miss pays the full memory
@@ -45,4 +47,45 @@ func (t *Table) PrefetchChains(hs []uint32) uint32 {
 		}
 	}
 	return acc
+}
+
+// PrefetchEntry starts fetching the first entry of bucket h without
+// waiting for it (the bucket head itself should already be cached:
+// PrefetchBucket some time before, or the load waits for it).
+func (t *Table) PrefetchEntry(h uint32) {
+	if idx := t.buckets[h&t.mask]; idx != 0 {
+		prefetch(unsafe.Pointer(t.at(idx)))
+	}
+}
+
+// PrefetchNext starts fetching the second entry of bucket h when the
+// first one (cached by an earlier PrefetchEntry) is not for the client and
+// virtual ports cport, vport: with about one entry per bucket, a quarter of
+// the lookups find their conn second in the chain.
+func (t *Table) PrefetchNext(h uint32, cport, vport uint16) {
+	idx := t.buckets[h&t.mask]
+	if idx == 0 {
+		return
+	}
+	if e := t.at(idx); e.ports != uint32(cport)|uint32(vport)<<16 && e.next != 0 {
+		prefetch(unsafe.Pointer(t.at(e.next)))
+	}
+}
+
+// PrefetchInsert starts fetching the slot that the next InsertLocked into
+// bucket h would use (the stripe's first free slot or next fresh one), for
+// a packet that will probably create a conn. Without it the first store
+// into the new entry waits for memory (the stripes' free slots are spread
+// over the slab), and so does the next atomic instruction after it:
+// BenchmarkNewConn spent ~30 % of its time there; with the hint it went
+// from 422/574 to 261/295 ns (two interleaved runs, 2 vCPU VM).
+func (t *Table) PrefetchInsert(h uint32) {
+	s := t.stripeOf(h)
+	idx := s.free
+	if idx == 0 {
+		if idx = s.winLo; idx >= s.winHi {
+			return
+		}
+	}
+	prefetch(unsafe.Pointer(t.at(idx)))
 }

@@ -51,7 +51,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 			return // dropped or answered
 		}
 		t.Lock(h)
-		if idx := t.LookupInLocked(h, &w.key, b.now); idx != 0 {
+		if idx := t.LookupPacketLocked(h, p, b.now); idx != 0 {
 			// Another worker created the connection meanwhile: use it.
 			t.Uncontrol(tidx)
 			if info, ok := w.inboundLocked(f, b, h, idx); ok {

