@@ -2,9 +2,15 @@ package conntrack
 
 import (
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
+
+// mappedBytes is the memory currently mapped by allocHuge (outside the Go
+// heap, so runtime.MemStats does not show it); benchmarks add it to
+// HeapInuse to measure what a table really holds.
+var mappedBytes atomic.Int64
 
 // hugePage is the size of a transparent huge page on amd64 and arm64.
 const hugePage = 2 << 20
@@ -30,6 +36,7 @@ func allocHuge[T any](owner *T, n int) unsafe.Pointer {
 	off := int(-uintptr(unsafe.Pointer(&m[0])) & (hugePage - 1))
 	region := m[off : off+n]
 	_ = syscall.Madvise(region, madvHugepage) // advice only: without it we get 4 KiB pages
-	runtime.AddCleanup(owner, func(m []byte) { _ = syscall.Munmap(m) }, m)
+	mappedBytes.Add(int64(n))
+	runtime.AddCleanup(owner, func(m []byte) { mappedBytes.Add(-int64(n)); _ = syscall.Munmap(m) }, m)
 	return unsafe.Pointer(&region[0])
 }
