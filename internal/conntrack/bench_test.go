@@ -266,6 +266,13 @@ func named10M() bool {
 func heapInuse() uint64 {
 	runtime.GC()
 	runtime.GC()
+	// Unmapping happens in cleanups that run after a GC, on their own
+	// goroutine: wait until the mapped total stops changing.
+	for i, last := 0, int64(-1); i < 50 && mappedBytes.Load() != last; i++ {
+		last = mappedBytes.Load()
+		time.Sleep(20 * time.Millisecond)
+		runtime.GC()
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse + uint64(mappedBytes.Load())
