@@ -40,7 +40,7 @@ func FuzzProcess(f *testing.F) {
 		before := te.e.Counters()
 		r := te.w.Process(fr, te.now)
 		after := te.e.Counters()
-		if r.Tx+r.Pass+r.Drop != 1 {
+		if r.Tx+r.Pass+r.Drop != 1 || after.Frames-before.Frames != 1 {
 			t.Fatalf("result %+v for one frame", r)
 		}
 		var reasons uint64

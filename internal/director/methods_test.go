@@ -284,7 +284,7 @@ func TestNotOurs(t *testing.T) {
 	if out := te.send(bad); out.Action != link.Drop {
 		t.Fatalf("malformed: %v", out.Action)
 	}
-	if c := te.e.Counters(); c.Drops[ReasonMalformed] != 1 || c.Drop != 1 {
+	if c := te.e.Counters(); c.Drops[ReasonMalformed] != 1 || c.Drop != 1 || c.Frames != 2 || c.Pass != 1 {
 		t.Fatalf("counters %+v", c)
 	}
 }

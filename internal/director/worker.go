@@ -65,13 +65,14 @@ type batch struct {
 func (w *Worker) Process(frames []link.Frame, now clock.Time) Result {
 	b := batch{now: now, snap: w.e.snap.Load(), tun: w.e.tun.Load(), to: w.e.timeouts.Load()}
 	w.neigh.gen = w.e.neighGen.Load()
-	for len(frames) > 0 {
-		n := min(len(frames), chunk)
-		w.chunk(frames[:n], &b)
-		frames = frames[n:]
+	total := len(frames)
+	for rest := frames; len(rest) > 0; {
+		n := min(len(rest), chunk)
+		w.chunk(rest[:n], &b)
+		rest = rest[n:]
 	}
 	c := &w.cnt
-	inc(&c.frames, uint64(len(frames)))
+	inc(&c.frames, uint64(total))
 	inc(&c.tx, uint64(b.res.Tx))
 	inc(&c.pass, uint64(b.res.Pass))
 	inc(&c.drop, uint64(b.res.Drop))
