@@ -153,7 +153,6 @@ func TestPersistence(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		te.addDest(k, i, service.DestParams{Addr: families[0].rip(i), Port: 443, Weight: 1, Method: service.Route})
 	}
-	first := map[int]bool{}
 	dstOf := func(cip netip.Addr, port uint16) int {
 		out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip, port), ap(vip4, 443), packet.TCPSyn, ""))
 		if out.Action != link.Tx {
@@ -167,7 +166,6 @@ func TestPersistence(t *testing.T) {
 			t.Fatalf("connection from port %d went to server %d, template says %d", p, got, a)
 		}
 	}
-	first[a] = true
 	// Another client gets the next server from rr.
 	other := netip.MustParseAddr("192.0.2.99")
 	te.neigh[other] = clientMAC
