@@ -286,3 +286,20 @@ func TestNotOurs(t *testing.T) {
 		t.Fatalf("counters %+v", c)
 	}
 }
+
+// TestLocalNode: a LocalNode destination hands the packet, unchanged, to
+// the director's own stack; the connection is still tracked.
+func TestLocalNode(t *testing.T) {
+	te := newTestEngine(t, 12)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+	te.addDest(k, 1, service.DestParams{Addr: vip4, Port: 80, Weight: 1, Method: service.Local})
+	in := tcpFrame(clientMAC, dirMAC, ap(cip4, 1), ap(vip4, 80), packet.TCPSyn, "")
+	out := te.send(in)
+	if out.Action != link.Pass || !bytes.Equal(out.Bytes(), in) {
+		t.Fatalf("LocalNode: action %v, frame changed %v", out.Action, !bytes.Equal(out.Bytes(), in))
+	}
+	if te.e.Table().Len() != 1 {
+		t.Fatal("LocalNode connection not tracked")
+	}
+}
