@@ -5,9 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/director"
-	"github.com/vsd/vsd/internal/link"
 	"github.com/vsd/vsd/internal/packet"
 	"github.com/vsd/vsd/internal/sched"
 	"github.com/vsd/vsd/internal/service"
@@ -44,11 +42,7 @@ func TestConfigChurnKeepsConnections(t *testing.T) {
 		}
 	}
 	eng.Publish(set.Snapshot())
-	w := eng.NewWorker()
-	if _, err := n.AddDirector(sim.DirectorFunc(func(f []link.Frame, now clock.Time) { w.Process(f, now) }), sim.DirectorConfig{
-		Ports: []sim.DirectorPort{{MAC: dmac, Addrs: []netip.Addr{d4}}}, VIPs: []netip.Addr{vip},
-		Tick: func(now clock.Time) { eng.Maintain(now, 100*time.Millisecond) },
-	}); err != nil {
+	if err := attachDirector(n, eng, dmac, []netip.Addr{d4}, []netip.Addr{vip}); err != nil {
 		t.Fatal(err)
 	}
 	sc := sim.Scenario{Clients: 2000, Duration: 2 * time.Minute, Seed: 11, Traffic: []sim.Traffic{

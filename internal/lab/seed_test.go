@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/director"
-	"github.com/vsd/vsd/internal/link"
 	"github.com/vsd/vsd/internal/listing"
 	"github.com/vsd/vsd/internal/packet"
 	"github.com/vsd/vsd/internal/sched"
@@ -61,12 +59,7 @@ func newSeedLab(t *testing.T) *seedLab {
 	add(23, 0, 0, "sneezy", "bashfull")
 	snap := set.Snapshot()
 	eng.Publish(snap)
-	w := eng.NewWorker()
-	if _, err := n.AddDirector(sim.DirectorFunc(func(f []link.Frame, now clock.Time) { w.Process(f, now) }), sim.DirectorConfig{
-		Ports: []sim.DirectorPort{{MAC: dmac, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.9")}}},
-		VIPs:  []netip.Addr{vip},
-		Tick:  func(now clock.Time) { eng.Maintain(now, 100*time.Millisecond) },
-	}); err != nil {
+	if err := attachDirector(n, eng, dmac, []netip.Addr{netip.MustParseAddr("192.168.1.9")}, []netip.Addr{vip}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := n.AddClient(sim.ClientConfig{Name: "client", Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.254")}})

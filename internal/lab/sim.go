@@ -187,15 +187,7 @@ func RunSim(o SimOptions) (*SimResult, error) {
 	}
 	snap := set.Snapshot()
 	eng.Publish(snap)
-	w := eng.NewWorker()
-	const tick = 100 * time.Millisecond
-	if _, err := n.AddDirector(sim.DirectorFunc(func(f []link.Frame, now clock.Time) { w.Process(f, now) }), sim.DirectorConfig{
-		Name:      "vsd",
-		Ports:     []sim.DirectorPort{{MAC: dmac, Addrs: []netip.Addr{d4, d6}}},
-		VIPs:      vips,
-		Tick:      func(now clock.Time) { eng.Maintain(now, tick) },
-		TickEvery: tick,
-	}); err != nil {
+	if err := attachDirector(n, eng, dmac, []netip.Addr{d4, d6}, vips); err != nil {
 		return nil, err
 	}
 	sc := sim.Scenario{Clients: o.Clients, Duration: o.Duration, Traffic: traffic, Seed: o.Seed}
@@ -327,4 +319,23 @@ func pickFamily(addrs []netip.Addr, v6 bool) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// maintainEvery is how often (virtual time) the sim runs the engine's
+// periodic maintenance: the reaper, the expire_nodest_conn sweep, caches.
+const maintainEvery = 100 * time.Millisecond
+
+// attachDirector plugs engine eng into the sim network as a director with
+// one port (MAC dmac, the director's own addresses) answering for vips,
+// with one worker and periodic maintenance.
+func attachDirector(n *sim.Network, eng *director.Engine, dmac [6]byte, addrs, vips []netip.Addr) error {
+	w := eng.NewWorker()
+	_, err := n.AddDirector(sim.DirectorFunc(func(f []link.Frame, now clock.Time) { w.Process(f, now) }), sim.DirectorConfig{
+		Name:      "vsd",
+		Ports:     []sim.DirectorPort{{MAC: dmac, Addrs: addrs}},
+		VIPs:      vips,
+		Tick:      func(now clock.Time) { eng.Maintain(now, maintainEvery) },
+		TickEvery: maintainEvery,
+	})
+	return err
 }

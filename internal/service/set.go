@@ -261,12 +261,8 @@ func newConfig(p *DestParams, lastWeight int32) *DestConfig {
 func (s *Set) AddDest(k Key, p DestParams) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.find(k)
-	if i < 0 {
-		return fmt.Errorf("service %s: %w", keyString(k), ErrServiceUnknown)
-	}
-	svc := s.services[i]
-	if err := validateDest(svc, &p); err != nil {
+	i, svc, err := s.destServiceLocked(k, &p)
+	if err != nil {
 		return err
 	}
 	if s.findDest(svc, p.Addr, p.Port) >= 0 {
@@ -295,6 +291,20 @@ func (s *Set) AddDest(k Key, p DestParams) error {
 	return nil
 }
 
+// destServiceLocked finds the service a destination change is for and
+// validates the parameters (s.mu held).
+func (s *Set) destServiceLocked(k Key, p *DestParams) (int, *Service, error) {
+	i := s.find(k)
+	if i < 0 {
+		return -1, nil, fmt.Errorf("service %s: %w", keyString(k), ErrServiceUnknown)
+	}
+	svc := s.services[i]
+	if err := validateDest(svc, p); err != nil {
+		return -1, nil, err
+	}
+	return i, svc, nil
+}
+
 func (d *Dest) lastWeight() int32 {
 	if c := d.cfg.Load(); c != nil {
 		return c.LastWeight
@@ -319,12 +329,8 @@ func (s *Set) allocID(d *Dest) DestID {
 func (s *Set) EditDest(k Key, p DestParams) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.find(k)
-	if i < 0 {
-		return fmt.Errorf("service %s: %w", keyString(k), ErrServiceUnknown)
-	}
-	svc := s.services[i]
-	if err := validateDest(svc, &p); err != nil {
+	_, svc, err := s.destServiceLocked(k, &p)
+	if err != nil {
 		return err
 	}
 	j := s.findDest(svc, p.Addr, p.Port)
@@ -443,19 +449,7 @@ func keyString(k Key) string {
 	if k.IsFwMark() {
 		return fmt.Sprintf("FWM %d", k.FwMark)
 	}
-	return fmt.Sprintf("%s %s", protoName(k.Proto), netip.AddrPortFrom(k.Addr, k.Port))
-}
-
-func protoName(p packet.Proto) string {
-	switch p {
-	case packet.ProtoTCP:
-		return "TCP"
-	case packet.ProtoUDP:
-		return "UDP"
-	case packet.ProtoSCTP:
-		return "SCTP"
-	}
-	return fmt.Sprintf("proto-%d", uint8(p))
+	return fmt.Sprintf("%s %s", k.Proto, netip.AddrPortFrom(k.Addr, k.Port))
 }
 
 // String formats the key as ipvsadm's -L -n does ("TCP 10.0.0.1:80").
