@@ -188,6 +188,11 @@ func TestPersistence(t *testing.T) {
 	if got := counts(d); got != [3]int32{0, 0, 0} {
 		t.Fatalf("counters %v after expiry", got)
 	}
+	// With the template gone the client is scheduled afresh: rr moves on
+	// to the third server.
+	if c := dstOf(cip4, 3000); c == a || c == b {
+		t.Fatalf("after the template expired the client went to server %d again (a=%d b=%d)", c, a, b)
+	}
 }
 
 // TestWeightZeroKeepsOldConnections: a quiesced server takes no new
