@@ -159,7 +159,7 @@ func (e *Engine) Table() *conntrack.Table { return e.table }
 //
 // With expire_nodest_conn set, the same walk also deletes the connections
 // of destinations that were removed (the kernel's sweep after a
-// destination is deleted); otherwise those keep flowing until they end.
+// destination is deleted); otherwise their packets are dropped (counted as dest_unavailable) until the entries time out, as in the kernel.
 // Every 60 s it also lets lblc/lblcr age their caches.
 func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
 	n := e.table.ReapBuckets(elapsed, reapPass)
@@ -170,7 +170,10 @@ func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
 		e.sweepRover = (first + n) % e.table.Buckets()
 		freed = e.table.Sweep(first, n, now, func(_ uint32, en *conntrack.Entry) bool {
 			d := snap.Dest(service.DestID(en.Dest()))
-			return d == nil || !d.Available()
+			if d == nil {
+				d = e.snap.Load().Dest(service.DestID(en.Dest())) // created under a newer snapshot
+			}
+			return d != nil && !d.Available()
 		})
 	} else {
 		freed = e.table.Reap(now, n)

@@ -52,31 +52,30 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		}
 		t.Lock(h)
 		if idx := t.LookupPacketLocked(h, p, b.now); idx != 0 {
-			// Another worker created the connection meanwhile: use it.
-			t.Uncontrol(tidx)
-			if info, ok := w.inboundLocked(f, b, h, idx); ok {
+			// Another worker created the connection meanwhile: use it,
+			// unless it was just expired for rescheduling; then ours is
+			// inserted below.
+			info, ok := w.inboundLocked(f, b, h, idx)
+			if ok || f.Action == link.Drop {
 				t.Unlock(h)
-				w.afterLock(info.assureAt)
-				w.transmit(f, b, &info)
+				t.Uncontrol(tidx)
+				if ok {
+					w.transmit(f, b, &info)
+				}
 				return
 			}
-			t.Unlock(h)
-			if f.Action != link.Drop {
-				w.drop(f, b, ReasonNoDestConn)
-			}
-			return
 		}
 	} else {
 		if !svc.Key.IsFwMark() && p.DstPort != svc.Key.Port {
 			// A port-0 service without persistence schedules nothing.
 			t.Unlock(h)
-			w.noDest(f, b)
+			w.noDest(f, b, svc)
 			return
 		}
 		d = svc.Sched.Schedule(r)
 		if d == nil {
 			t.Unlock(h)
-			w.noDest(f, b)
+			w.noDest(f, b, svc)
 			return
 		}
 		dport = d.Port
@@ -122,9 +121,8 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		dir = state.InputOnly
 	}
 	info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
-	info.assureAt = w.transitionLocked(e, d, dir, b)
+	w.transitionLocked(e, d, dir, b)
 	t.Unlock(h)
-	w.afterLock(info.assureAt)
 	w.transmit(f, b, &info)
 }
 
@@ -164,7 +162,7 @@ func (w *Worker) persist(f *link.Frame, b *batch, svc *service.Service) (d *serv
 		d = svc.Sched.Schedule(&w.req)
 		if d == nil {
 			t.Unlock(h)
-			w.noDest(f, b)
+			w.noDest(f, b, svc)
 			return nil, 0, 0, false
 		}
 		c := &w.conn

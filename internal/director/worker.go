@@ -102,10 +102,9 @@ func (w *Worker) event(ev Event) { inc(&w.cnt.events[ev], 1) }
 // fwdInfo is what the packet path copies out of a connection entry before
 // releasing the bucket lock.
 type fwdInfo struct {
-	method   service.Method
-	dest     *service.Dest
-	dport    uint16
-	assureAt uint32 // template to mark ASSURED after the lock is released (0 = none)
+	method service.Method
+	dest   *service.Dest
+	dport  uint16
 }
 
 // chunk is how many frames are decoded and prefetched together.
@@ -209,7 +208,6 @@ func (w *Worker) frame(f *link.Frame, b *batch, res packet.Result, h uint32) {
 	if idx := t.LookupPacketLocked(h, p, b.now); idx != 0 {
 		if info, ok := w.inboundLocked(f, b, h, idx); ok {
 			t.Unlock(h)
-			w.afterLock(info.assureAt)
 			w.transmit(f, b, &info)
 			return
 		}
@@ -239,12 +237,22 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 	t := w.e.table
 	en := t.At(idx)
 	p := w.p
-	d := b.snap.Dest(service.DestID(en.Dest()))
+	d := w.dest(b, en)
+	if d == nil {
+		// No snapshot knows the id: cannot happen while the entry
+		// exists (ids are freed only when nothing uses them); never
+		// guess, drop.
+		w.drop(f, b, ReasonNoDestConn)
+		return info, false
+	}
 	if state.NewConnPacket(p.Proto, p.TCPFlags, p.SCTPChunk) && !p.Flags.Has(packet.FlagNonFirstFrag) {
 		resched := false
-		if b.tun.ExpireNodestConn && d != nil && d.Weight() == 0 {
+		if b.tun.ConnReuseMode == 0 {
+			// Mode 0: never reschedule a reused port (kernel: both
+			// branches sit under conn_reuse_mode).
+		} else if b.tun.ExpireNodestConn && d.Weight() == 0 {
 			resched = true
-		} else if b.tun.ConnReuseMode != 0 && en.Controller() == 0 &&
+		} else if en.Controller() == 0 &&
 			state.ExpectsNewConn(p.Proto, en.State(), en.Flags()&conntrack.FlagNoOutput != 0, b.tun.ConnReuseMode) {
 			resched = true
 		}
@@ -255,7 +263,7 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 			return info, false
 		}
 	}
-	if d == nil || !d.Available() {
+	if !d.Available() {
 		if b.tun.ExpireNodestConn {
 			t.DeleteLocked(h, idx)
 			w.event(EventReschedule)
@@ -269,7 +277,7 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 	if en.Flags()&conntrack.FlagNoOutput != 0 {
 		dir = state.InputOnly
 	}
-	info.assureAt = w.transitionLocked(en, d, dir, b)
+	w.transitionLocked(en, d, dir, b)
 	info.method = service.Method(en.Method())
 	info.dest = d
 	info.dport = en.DPort()
@@ -278,9 +286,9 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 
 // transitionLocked runs the protocol state machine for the current packet
 // on entry en and re-arms its timer; it keeps the destination's
-// active/inactive counters in step. It returns the index of a template to
-// mark ASSURED (0 = none).
-func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir state.Dir, b *batch) uint32 {
+// active/inactive counters in step, and marks the controlling template
+// ASSURED when the connection is established (UDP: sees a reply).
+func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir state.Dir, b *batch) {
 	p := w.p
 	old := en.State()
 	var st uint8
@@ -296,29 +304,35 @@ func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir stat
 	default: // UDP: one state, always inactive; a reply assures the template.
 		established = dir == state.Output
 	}
-	var assure uint32
 	if st != old || (p.Proto == packet.ProtoUDP && established) {
 		en.SetState(st)
-		if inactive := en.Flags()&conntrack.FlagInactive != 0; active == inactive { // crossed the active/inactive line
+		// Crossed the active/inactive line: flag and counters move
+		// together, or neither does (the flag says which counter Unbind
+		// decrements).
+		if inactive := en.Flags()&conntrack.FlagInactive != 0; active == inactive && d != nil {
 			en.SetFlags(en.Flags() ^ conntrack.FlagInactive)
-			if d != nil {
-				d.SetActive(active)
-			}
+			d.SetActive(active)
 		}
-		if established && en.Controller() != 0 {
-			assure = en.Controller()
+		if tidx := en.Controller(); established && tidx != 0 {
+			// The template lives in another bucket, but Assure is
+			// atomic and needs no lock; it must run while this
+			// bucket's lock keeps the conn, and so its template,
+			// alive.
+			w.e.table.Assure(tidx)
 		}
 	}
 	en.Touch(b.now, b.to.Timeout(p.Proto, st))
-	return assure
 }
 
-// afterLock marks a template ASSURED (it lives in another bucket, so this
-// happens after the connection's bucket lock is released).
-func (w *Worker) afterLock(tidx uint32) {
-	if tidx != 0 {
-		w.e.table.Assure(tidx)
+// dest resolves an entry's destination id. A worker's batch snapshot may
+// be older than the one under which another worker created the entry, so
+// an id it does not know is looked up in the newest snapshot.
+func (w *Worker) dest(b *batch, en *conntrack.Entry) *service.Dest {
+	id := service.DestID(en.Dest())
+	if d := b.snap.Dest(id); d != nil {
+		return d
 	}
+	return w.e.snap.Load().Dest(id)
 }
 
 // reply handles a packet that is not for a service and matched no
@@ -336,21 +350,25 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 		return
 	}
 	en := t.At(idx)
-	d := b.snap.Dest(service.DestID(en.Dest()))
+	d := w.dest(b, en)
 	en.SetFlags(en.Flags() &^ conntrack.FlagNoOutput)
-	assure := w.transitionLocked(en, d, state.Output, b)
+	w.transitionLocked(en, d, state.Output, b)
 	method := service.Method(en.Method())
 	_, vaddr := t.AddrsLocked(idx)
 	vport := en.VPort()
 	t.Unlock(h)
-	w.afterLock(assure)
 	if method != service.Masq {
 		// A reply of a local real server: the host stack routes it.
 		w.pass(f, b, EventReply)
 		return
 	}
 	w.event(EventReply)
-	buf := f.Bytes()
-	forward.NATOut(buf, p, vaddr, vport)
-	w.route(f, b, &p.Dst)
+	// TTL first (the kernel forwards, so decrements, before un-NAT): a
+	// time exceeded goes back to the real server about its own packet.
+	if !forward.DecTTL(f.Bytes(), p) {
+		w.timeExceeded(f, b)
+		return
+	}
+	forward.NATOut(f.Bytes(), p, vaddr, vport)
+	w.toNextHop(f, b, &p.Dst)
 }

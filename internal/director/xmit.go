@@ -27,8 +27,14 @@ func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
 			w.toNextHop(f, b, &d.Addr16)
 			return
 		}
+		// TTL first: an ICMP time exceeded must quote the client's own
+		// packet, not one already rewritten to the real server.
+		if !forward.DecTTL(f.Bytes(), p) {
+			w.timeExceeded(f, b)
+			return
+		}
 		forward.NATIn(f.Bytes(), p, d.Addr16, info.dport)
-		w.route(f, b, &d.Addr16)
+		w.toNextHop(f, b, &d.Addr16)
 	case service.Route:
 		w.route(f, b, &d.Addr16)
 	case service.Tunnel:
@@ -104,7 +110,12 @@ func (w *Worker) tunnel(f *link.Frame, b *batch, d *service.Dest) {
 
 // noDest answers a packet for a service with no usable destination with
 // ICMP port unreachable, as the kernel does (ipvs-semantics.md §6.4).
-func (w *Worker) noDest(f *link.Frame, b *batch) {
+func (w *Worker) noDest(f *link.Frame, b *batch, svc *service.Service) {
+	if svc.Key.Port == 21 && w.p.DstPort != 21 {
+		// Other traffic to an FTP VIP is not ours (kernel ip_vs_leave).
+		w.pass(f, b, EventPassNoCreate)
+		return
+	}
 	if b.tun.NoICMPUnreachable {
 		w.drop(f, b, ReasonNoDest)
 		return

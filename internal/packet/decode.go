@@ -285,7 +285,9 @@ func decodeL4(b []byte, off int, p *Parsed) Result {
 		if len(t) < 8 {
 			return ErrL4Short
 		}
-		if ul := int(binary.BigEndian.Uint16(t[4:6])); ul < 8 || ul > len(t) {
+		// A first fragment (more fragments follow) carries only part of
+		// the datagram its UDP length describes.
+		if ul := int(binary.BigEndian.Uint16(t[4:6])); ul < 8 || (ul > len(t) && !p.Flags.Has(FlagMoreFrags)) {
 			return ErrL4Short
 		}
 		p.SrcPort = binary.BigEndian.Uint16(t[0:2])

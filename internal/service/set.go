@@ -171,7 +171,8 @@ func (s *Set) EditService(c ServiceConfig) error {
 }
 
 // DelService removes a service; its destinations go to the trash (their
-// connections keep flowing until they end or are expired).
+// connections stay in the table until they time out; the engine drops their
+// packets, or with expire_nodest_conn deletes them).
 func (s *Set) DelService(k Key, now clock.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
