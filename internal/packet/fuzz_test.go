@@ -37,7 +37,14 @@ func checkParsed(t *testing.T, b []byte, p *Parsed) {
 	case ProtoTCP:
 		ok = TCP(seg).IsValid() && int(p.PayOff-p.L4Off) == TCP(seg).DataOffset()
 	case ProtoUDP:
-		ok = UDP(seg).IsValid() && p.PayOff-p.L4Off == 8
+		if p.Flags.Has(FlagMoreFrags) {
+			// A first fragment holds only part of the datagram its
+			// UDP length describes, so the whole-datagram check does not
+			// apply; the header itself must be there.
+			ok = len(seg) >= 8 && UDP(seg).Length() >= 8 && p.PayOff-p.L4Off == 8
+		} else {
+			ok = UDP(seg).IsValid() && p.PayOff-p.L4Off == 8
+		}
 	case ProtoSCTP:
 		ok = SCTP(seg).IsValid() && p.PayOff-p.L4Off == 12
 	case ProtoICMP, ProtoICMPv6:

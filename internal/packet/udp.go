@@ -14,7 +14,8 @@ type UDP []byte
 const UDPHeaderLen = 8
 
 // IsValid reports whether b holds the header and the length field is
-// between 8 and len(b).
+// between 8 and len(b): a complete datagram. The first fragment of a
+// fragmented datagram fails it (Decode accepts one).
 func (b UDP) IsValid() bool {
 	if len(b) < UDPHeaderLen {
 		return false
