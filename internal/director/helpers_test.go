@@ -59,6 +59,13 @@ func newTestEngine(t testing.TB, bits int) *testEngine {
 	return &testEngine{t: t, e: e, w: e.NewWorker(), set: service.NewSet(sched.New), neigh: neigh, now: clock.Seconds(1000)}
 }
 
+// tune starts from the kernel defaults, applies set and installs the result.
+func (te *testEngine) tune(set func(*Tunables)) {
+	tu := DefaultTunables()
+	set(&tu)
+	te.e.SetTunables(tu)
+}
+
 func (te *testEngine) addService(c service.ServiceConfig) {
 	te.t.Helper()
 	if err := te.set.AddService(c); err != nil {

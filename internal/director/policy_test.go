@@ -59,9 +59,7 @@ func TestFwmarkService(t *testing.T) {
 func TestExpireNodestConn(t *testing.T) {
 	for _, expire := range []bool{false, true} {
 		te := newTestEngine(t, 8)
-		tu := DefaultTunables()
-		tu.ExpireNodestConn = expire
-		te.e.SetTunables(tu)
+		te.tune(func(tu *Tunables) { tu.ExpireNodestConn = expire })
 		k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
 		te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
 		r1, r2 := families[0].rip(1), families[0].rip(2)
@@ -129,9 +127,7 @@ func TestSecureTCPAndSloppy(t *testing.T) {
 	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
 	rip := families[0].rip(1)
 	te.addDest(k, 1, service.DestParams{Addr: rip, Port: 80, Weight: 1, Method: service.Masq})
-	tu := DefaultTunables()
-	tu.SecureTCP = true
-	te.e.SetTunables(tu)
+	te.tune(func(tu *Tunables) { tu.SecureTCP = true })
 	stateNow := func() (st uint8) {
 		te.e.Table().Range(func(_ uint32, e *conntrack.Entry) bool { st = e.State(); return true })
 		return st
@@ -151,8 +147,7 @@ func TestSecureTCPAndSloppy(t *testing.T) {
 	if out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 8001), ap(vip4, 80), packet.TCPAck, "")); out.Action != link.Pass {
 		t.Fatalf("mid-stream ACK without sloppy_tcp: %v", out.Action)
 	}
-	tu.SloppyTCP = true
-	te.e.SetTunables(tu)
+	te.tune(func(tu *Tunables) { tu.SecureTCP, tu.SloppyTCP = true, true })
 	if out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 8002), ap(vip4, 80), packet.TCPAck, "")); out.Action != link.Tx {
 		t.Fatalf("mid-stream ACK with sloppy_tcp: %v", out.Action)
 	}
@@ -229,9 +224,7 @@ func TestTimeoutsAtRunTime(t *testing.T) {
 func TestExpireQuiescentTemplate(t *testing.T) {
 	for _, expire := range []bool{false, true} {
 		te := newTestEngine(t, 12)
-		tu := DefaultTunables()
-		tu.ExpireQuiescentTemplate = expire
-		te.e.SetTunables(tu)
+		te.tune(func(tu *Tunables) { tu.ExpireQuiescentTemplate = expire })
 		k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 443}
 		te.addService(service.ServiceConfig{Key: k, Sched: "rr", Flags: service.FlagPersistent, Timeout: 300})
 		r1, r2 := families[0].rip(1), families[0].rip(2)

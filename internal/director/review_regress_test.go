@@ -62,9 +62,7 @@ func TestRegressStaleSnapshotCounterDrift(t *testing.T) {
 func TestRegressStaleSnapshotInboundDeletes(t *testing.T) {
 	for _, expire := range []bool{false, true} {
 		te := newTestEngine(t, 8)
-		tu := DefaultTunables()
-		tu.ExpireNodestConn = expire
-		te.e.SetTunables(tu)
+		te.tune(func(tu *Tunables) { tu.ExpireNodestConn = expire })
 		k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
 		te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
 		r1, r2 := families[0].rip(1), families[0].rip(2)
@@ -113,10 +111,7 @@ func TestRegressUDPFirstFragment(t *testing.T) {
 // conn_reuse_mode=0 disables the weight-0 reschedule too in the kernel.
 func TestRegressReuseMode0Weight0(t *testing.T) {
 	te := newTestEngine(t, 8)
-	tu := DefaultTunables()
-	tu.ConnReuseMode = 0
-	tu.ExpireNodestConn = true
-	te.e.SetTunables(tu)
+	te.tune(func(tu *Tunables) { tu.ConnReuseMode, tu.ExpireNodestConn = 0, true })
 	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
 	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
 	r1 := families[0].rip(1)
