@@ -33,6 +33,13 @@ var layerTable = map[string]int{
 
 	"internal/director": 3,
 
+	"internal/steer": 2, // BPF programs (XDP steering, tc guard, decapsulator) and their maps
+	"internal/neigh": 2, // next hops from the kernel's routes and neighbours; ARP/NDP answers
+
+	"internal/config": layerControl, // the daemon's YAML file, validated
+	"internal/netns":  layerControl, // network namespaces, veths and processes for the lab and root tests
+	"internal/daemon": layerControl, // vsd run: links, workers, reload, control socket
+
 	"internal/sim":      layerControl,
 	"internal/listing":  layerControl,
 	"internal/archtest": layerControl, // tests only
@@ -42,9 +49,13 @@ var layerTable = map[string]int{
 // sameLayerAllowed lists the only same-layer imports allowed, as
 // importer → imported component.
 var sameLayerAllowed = map[[2]string]bool{
-	{"internal/sched", "internal/service"}: true, // sched implements service.Scheduler
-	{"internal/lab", "internal/sim"}:       true, // the lab runs scenarios on the sim network
-	{"internal/lab", "internal/listing"}:   true, // and prints the ipvsadm table
+	{"internal/sched", "internal/service"}:  true, // sched implements service.Scheduler
+	{"internal/lab", "internal/sim"}:        true, // the lab runs scenarios on the sim network
+	{"internal/lab", "internal/listing"}:    true, // and prints the ipvsadm table
+	{"internal/lab", "internal/netns"}:      true, // vsd lab builds its LVS in namespaces
+	{"internal/lab", "internal/config"}:     true, // and writes the daemon's configuration
+	{"internal/daemon", "internal/config"}:  true, // the daemon applies the file
+	{"internal/daemon", "internal/listing"}: true, // and serves the ipvsadm table
 }
 
 // component is the unit the layer table classifies: "internal/<name>" or
