@@ -39,6 +39,7 @@ var layerTable = map[string]int{
 	"internal/config": layerControl, // the daemon's YAML file, validated
 	"internal/netns":  layerControl, // network namespaces, veths and processes for the lab and root tests
 	"internal/daemon": layerControl, // vsd run: links, workers, reload, control socket
+	"internal/benchlab": layerControl, // make bench-datapath: side-by-side datapath measurements in namespaces
 
 	"internal/sim":      layerControl,
 	"internal/listing":  layerControl,
@@ -56,6 +57,7 @@ var sameLayerAllowed = map[[2]string]bool{
 	{"internal/lab", "internal/config"}:     true, // and writes the daemon's configuration
 	{"internal/daemon", "internal/config"}:  true, // the daemon applies the file
 	{"internal/daemon", "internal/listing"}: true, // and serves the ipvsadm table
+	{"internal/benchlab", "internal/netns"}: true, // the benchmark's testbed
 }
 
 // component is the unit the layer table classifies: "internal/<name>" or
