@@ -36,9 +36,9 @@ var layerTable = map[string]int{
 	"internal/steer": 2, // BPF programs (XDP steering, tc guard, decapsulator) and their maps
 	"internal/neigh": 2, // next hops from the kernel's routes and neighbours; ARP/NDP answers
 
-	"internal/config": layerControl, // the daemon's YAML file, validated
-	"internal/netns":  layerControl, // network namespaces, veths and processes for the lab and root tests
-	"internal/daemon": layerControl, // vsd run: links, workers, reload, control socket
+	"internal/config":   layerControl, // the daemon's YAML file, validated
+	"internal/netns":    layerControl, // network namespaces, veths and processes for the lab and root tests
+	"internal/daemon":   layerControl, // vsd run: links, workers, reload, control socket
 	"internal/benchlab": layerControl, // make bench-datapath: side-by-side datapath measurements in namespaces
 
 	"internal/sim":      layerControl,
