@@ -1,0 +1,35 @@
+// Package steer holds vsd's BPF programs, written in Go with
+// github.com/cilium/ebpf/asm (no C, no clang), their maps, and the code that
+// attaches them to interfaces:
+//
+//   - Steering: an XDP program for one interface that redirects the
+//     director's traffic (virtual services, NAT replies from real servers,
+//     ICMP errors about them, non-first fragments to VIPs, ARP requests and
+//     IPv6 neighbour solicitations for VIPs) into that interface's AF_XDP
+//     sockets (one XSKMAP entry per receive queue) and passes everything
+//     else to the kernel;
+//   - Guard: a tc ingress (tcx) program for the AF_PACKET datapath that
+//     drops the same traffic (except ARP/NS) after the AF_PACKET tap has
+//     copied it, so the kernel stack never answers or forwards it;
+//   - Decap: an XDP decapsulator for real servers in tunnel mode (IPIP,
+//     6in4, IPv6 outer, GUE) on machines without the ipip module.
+//
+// The three share one classifier, generated once in Go and parametrised by
+// the context layout (xdp_md or __sk_buff) and the verdicts; Maps holds the
+// match maps every Steering and Guard instance reads, and Maps.Update makes
+// them equal to a Match without a window where a kept key is missing.
+//
+// Key layout (Services, Replies, VIPs and the decapsulator's VIP map): 20
+// bytes, {family u8 (4 or 6), proto u8, port be16, addr [16]byte}, where
+// addr is netip.Addr.As16 (IPv4 as the mapped ::ffff:a.b.c.d). A VIPs key is
+// {family u8, pad [3]u8 (zero), addr [16]byte}, i.e. the same bytes with
+// proto and port zero.
+//
+// The classifier is deliberately shallow: one 802.1Q tag, IPv4 options
+// skipped by IHL, IPv6 only with the transport header (or one fragment
+// header) directly after the fixed header; lengths inside the IP header are
+// not checked against the frame. User space validates what it receives;
+// the programs only decide whose packet it is. Do not use this package
+// for general packet filtering, and do not expect it to work without
+// root (or CAP_BPF + CAP_NET_ADMIN) on Linux.
+package steer
