@@ -23,14 +23,14 @@ func (c *Config) Build(newSched service.NewSchedulerFunc) (*service.Set, error) 
 	var errs Errors
 	for i, s := range c.Services {
 		if err := set.AddService(s.Config); err != nil {
-			errs = append(errs, &Error{File: c.Path, Line: s.Line, Col: s.Col, Field: index("services", i), Msg: err.Error()})
+			errs = append(errs, &Error{File: c.Path, Line: s.Line, Col: s.Col, Field: index("services", i), Msg: err.Error(), Err: err})
 			continue
 		}
 		// AddDest puts a destination at the head of the list (kernel
 		// order), so add them last to first.
 		for j := len(s.Dests) - 1; j >= 0; j-- {
 			if err := set.AddDest(s.Config.Key, s.Dests[j]); err != nil {
-				e := &Error{File: c.Path, Field: index(index("services", i)+".real_servers", j), Msg: err.Error()}
+				e := &Error{File: c.Path, Field: index(index("services", i)+".real_servers", j), Msg: err.Error(), Err: err}
 				if j < len(s.DestPos) {
 					e.Line, e.Col = s.DestPos[j].Line, s.DestPos[j].Col
 				}

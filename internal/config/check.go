@@ -30,7 +30,11 @@ func (c *Config) CheckWith(ifaceExists func(name string) bool, cpuExists func(cp
 	for i, in := range c.Interfaces {
 		field := index("interfaces", i) + ".name"
 		if l, dup := first[in.Name]; dup {
-			add(in.Line, in.Col, field, "%q is listed twice (first at line %d)", in.Name, l)
+			if l > 0 {
+				add(in.Line, in.Col, field, "%q is listed twice (first at line %d)", in.Name, l)
+			} else {
+				add(in.Line, in.Col, field, "%q is listed twice", in.Name)
+			}
 			continue
 		}
 		first[in.Name] = in.Line

@@ -359,9 +359,10 @@ func (p *parser) table(n *yaml.Node, c *Config) {
 }
 
 // minBudget is the smallest table budget accepted for 2^bits buckets: the
-// bucket array (4 bytes a bucket) plus 2 MiB, one chunk of entries and the
-// lock stripes (conntrack.New refuses a budget that leaves no entries).
-func minBudget(bits int) int64 { return int64(4)<<bits + 2<<20 }
+// bucket array (4 bytes a bucket) plus 256 KiB for the lock stripes (at
+// most 1024 × 128 bytes) and some thousands of entries; conntrack.New
+// refuses a budget that leaves no room for entries.
+func minBudget(bits int) int64 { return int64(4)<<bits + 256<<10 }
 
 func (p *parser) timeouts(n *yaml.Node, c *Config) {
 	f, ok := p.fields(n, "timeouts", timeoutKeys)

@@ -17,7 +17,12 @@ type Error struct {
 	Line, Col int
 	Field     string
 	Msg       string
+	Err       error // the cause, when a service.Set refused a value (Msg is its text); nil for parse problems
 }
+
+// Unwrap returns the cause (a service.Set error wrapping ErrRange,
+// ErrServiceExists, ...), if any.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error formats the problem as "FILE:LINE:COL: FIELD: MSG", leaving out the
 // parts that are unknown.
