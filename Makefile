@@ -4,21 +4,31 @@ BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 10s
 
-.PHONY: help build run test vet fmt-check unit race bench-smoke fuzz-smoke bench bench-table soak clean
+.PHONY: help deps build run sim test vet fmt-check unit race bench-smoke fuzz-smoke bench bench-table bench-datapath soak clean
 
 help:
-	@echo "make run          build vsd and run the simulated LVS scenario (vsd sim)"
-	@echo "make test         everything CI runs: gofmt, vet, unit tests with -race, benchmark smoke, short fuzzing"
+	@echo "make run          build vsd and run vsd lab: a whole LVS in network namespaces (root; else the simulated one)"
+	@echo "make sim          build vsd and run the simulated LVS scenario (vsd sim)"
+	@echo "make test         everything CI runs: gofmt, vet, unit + root integration tests with -race, benchmark smoke, short fuzzing"
+	@echo "make bench-datapath  the side-by-side datapath benchmark in namespaces (root, ~15 minutes)"
 	@echo "make bench        the benchmarks quoted in docs/BENCHMARKS.md (minutes)"
 	@echo "make bench-table  connection-table memory and lookup at 10M entries (needs ~8 GiB, minutes)"
 
 build:
 	$(GO) build -o $(BIN)/vsd ./cmd/vsd
 
-run: build
+# Debian packages the lab, the root tests and the datapath benchmark use
+# (installed only when missing, and only as root).
+deps:
+	@bash scripts/install-deps.sh
+
+run: deps build
+	./$(BIN)/vsd lab
+
+sim: build
 	./$(BIN)/vsd sim
 
-test: fmt-check vet race bench-smoke fuzz-smoke
+test: deps fmt-check vet race bench-smoke fuzz-smoke
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -50,6 +60,9 @@ fuzz-smoke:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/packet ./internal/forward ./internal/state ./internal/sched ./internal/director
 	$(GO) test -run '^$$' -bench 'Lookup|Insert|Memory1M' -benchmem -count 3 ./internal/conntrack
+
+bench-datapath: deps build
+	./$(BIN)/vsbench datapath
 
 bench-table:
 	$(GO) test -run '^$$' -bench '10M' -benchmem -benchtime 1x -timeout 60m ./internal/conntrack

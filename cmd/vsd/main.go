@@ -1,6 +1,7 @@
-// Command vsd is the vsd load balancer. Today it runs the simulated LVS
-// (`vsd sim`); the daemon (`vsd run`) and the namespace lab (`vsd lab`)
-// follow.
+// Command vsd is the vsd load balancer: the daemon (`vsd run`), the
+// namespace lab that builds a whole LVS and drives traffic through it
+// (`vsd lab`), the simulated LVS on a virtual clock (`vsd sim`) and the
+// tunnel decapsulator for real servers (`vsd decap`).
 package main
 
 import (
@@ -18,8 +19,18 @@ import (
 const usage = `usage: vsd <command> [flags]
 
 commands:
+  run    the director daemon: vsd run --config FILE (SIGHUP reloads, SIGTERM stops)
+  lab    build an LVS in network namespaces (client, vsd, three real servers), drive
+         HTTP through NAT, DR and TUN services, print the table and a summary (root;
+         without root it runs the sim instead)
   sim    run a simulated LVS (clients, the director, real servers) on a virtual clock
          and print the ipvsadm-style table, connection states and per-server shares
+  decap  strip IPIP/GUE for VIPs on a real server of a TUN service (XDP):
+         vsd decap --dev IFACE --vip ADDR[,ADDR...] [--gue-port P]
+
+helpers the lab runs inside its namespaces:
+  lab-server  a small HTTP real server that answers "NAME CLIENT-ADDRESS"
+  lab-client  a bounded HTTP load generator that tallies the answers (JSON)
 
 Run 'vsd <command> -h' for the flags of a command.
 `
@@ -36,6 +47,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "sim":
 		return runSim(args[1:], stdout, stderr)
+	case "run":
+		return runDaemon(args[1:], stderr)
+	case "decap":
+		return runDecap(args[1:], stderr)
+	case "lab":
+		return runLab(args[1:], stdout, stderr)
+	case "lab-server":
+		return runLabServer(args[1:], stdout, stderr)
+	case "lab-client":
+		return runLabClient(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vsd/vsd/internal/director"
+	"github.com/vsd/vsd/internal/listing"
+)
+
+// The control API, HTTP on a unix socket (only local users with access to
+// the socket file can reach it):
+//
+//	GET  /v1/listing   the service table as `ipvsadm -L -n` prints it
+//	GET  /v1/status    JSON: datapath, counters, connections in the table
+//	POST /v1/reload    re-read the configuration file (as SIGHUP does)
+type controlServer struct {
+	path string
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+func startControl(path string, d *Daemon) (*controlServer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s: another vsd is already running there", path)
+		}
+		os.Remove(path) // left by a vsd that was killed
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	os.Chmod(path, 0o660)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/listing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		listing.WriteTable(w, d.eng.Snapshot(), listing.Options{Numeric: true, TableSize: d.eng.Table().Buckets()})
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(d.Status())
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		msg, err := d.Reload()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		fmt.Fprintln(w, msg)
+	})
+	c := &controlServer{path: path, ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.srv.Serve(ln)
+	}()
+	return c, nil
+}
+
+func (c *controlServer) close() error {
+	err := c.srv.Close()
+	<-c.done
+	os.Remove(c.path)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Status is what GET /v1/status returns.
+type Status struct {
+	Config      string            `json:"config"`
+	Datapath    string            `json:"datapath"`
+	Uptime      string            `json:"uptime"`
+	Services    int               `json:"services"`
+	Connections int64             `json:"connections"`
+	Frames      uint64            `json:"frames"`
+	Tx          uint64            `json:"tx"`
+	Pass        uint64            `json:"pass"`
+	Drop        uint64            `json:"drop"`
+	Drops       map[string]uint64 `json:"drops,omitempty"`
+	Events      map[string]uint64 `json:"events,omitempty"`
+	Ports       []PortStatus      `json:"ports,omitempty"`
+}
+
+// PortStatus are one port's link counters, summed over its queues.
+type PortStatus struct {
+	Name     string `json:"name"`
+	RxFrames uint64 `json:"rx_frames"`
+	TxFrames uint64 `json:"tx_frames"`
+}
+
+// Status reports the daemon's counters.
+func (d *Daemon) Status() Status {
+	c := d.eng.Counters()
+	s := Status{
+		Config:      d.cfg.Path,
+		Datapath:    "control plane only",
+		Uptime:      time.Since(d.started).Round(time.Second).String(),
+		Services:    len(d.eng.Snapshot().Services),
+		Connections: d.eng.Table().Len(),
+		Frames:      c.Frames, Tx: c.Tx, Pass: c.Pass, Drop: c.Drop,
+		Drops:  map[string]uint64{},
+		Events: map[string]uint64{},
+	}
+	for _, r := range director.Reasons() {
+		if c.Drops[r] != 0 {
+			s.Drops[r.String()] = c.Drops[r]
+		}
+	}
+	for _, e := range director.Events() {
+		if c.Events[e] != 0 {
+			s.Events[e.String()] = c.Events[e]
+		}
+	}
+	if d.dp != nil {
+		s.Datapath = d.dp.describe()
+		s.Ports = make([]PortStatus, len(d.ports))
+		for i, p := range d.ports {
+			s.Ports[i].Name = p.name
+		}
+		for _, q := range d.dp.queues() {
+			st := q.Stats()
+			for i := range s.Ports {
+				s.Ports[i].RxFrames += st.PerPortRx[i]
+				s.Ports[i].TxFrames += st.PerPortTx[i]
+			}
+		}
+	}
+	return s
+}

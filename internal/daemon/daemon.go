@@ -1,0 +1,348 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vsd/vsd/internal/clock"
+	"github.com/vsd/vsd/internal/config"
+	"github.com/vsd/vsd/internal/director"
+	"github.com/vsd/vsd/internal/neigh"
+	"github.com/vsd/vsd/internal/sched"
+	"github.com/vsd/vsd/internal/service"
+)
+
+// Options configure Start.
+type Options struct {
+	ConfigPath string
+	// Log receives the daemon's log lines (default os.Stderr).
+	Log io.Writer
+}
+
+// Daemon is a running vsd.
+type Daemon struct {
+	log   *log.Logger
+	start time.Time // origin of the datapath clock (monotonic)
+
+	mu  sync.Mutex // serialises Reload, Close and the control API's changes
+	cfg *config.Config
+	set *service.Set
+
+	eng   *director.Engine
+	ports []port
+	neigh *neigh.Table // nil in control-plane-only mode
+	dp    datapath     // nil in control-plane-only mode
+	resp  atomic.Pointer[neigh.Responder]
+
+	stop    atomic.Bool // workers leave their loop when set
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	ctl     *controlServer
+	closed  bool
+	started time.Time
+}
+
+// Now returns the datapath clock: monotonic time since the daemon started.
+func (d *Daemon) Now() clock.Time { return clock.Time(time.Since(d.start)) }
+
+// Start loads and validates the configuration, opens the datapath, starts
+// the workers and the control socket, and returns the running daemon.
+// Nothing is attached or listening when it returns an error.
+func Start(o Options) (_ *Daemon, err error) {
+	if o.Log == nil {
+		o.Log = os.Stderr
+	}
+	cfg, err := loadChecked(o.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{log: log.New(o.Log, "vsd: ", 0), start: time.Now(), cfg: cfg, started: time.Now()}
+	defer func() {
+		if err != nil {
+			d.shutdown()
+		}
+	}()
+	d.set, err = cfg.Build(sched.New)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+
+	if len(cfg.Interfaces) == 0 {
+		// Control plane only: an engine with a placeholder port that
+		// never receives a packet keeps the table and listings working.
+		d.eng, err = director.New(director.Config{
+			Ports:       []director.Port{{}},
+			Neighbors:   noNeighbors{},
+			TableBits:   cfg.TableBits,
+			TableBudget: cfg.TableBudget,
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		if d.ports, err = discoverPorts(cfg.Interfaces); err != nil {
+			return nil, err
+		}
+		np := make([]neigh.Port, len(d.ports))
+		dports := make([]director.Port, len(d.ports))
+		for i, p := range d.ports {
+			np[i] = neigh.Port{Name: p.name, Index: p.index, MAC: p.mac}
+			dports[i] = director.Port{MAC: p.mac, Addr4: p.addr4, Addr6: p.addr6}
+		}
+		if d.neigh, err = neigh.New(np); err != nil {
+			return nil, fmt.Errorf("neighbour table: %w", err)
+		}
+		d.eng, err = director.New(director.Config{
+			Ports:       dports,
+			Neighbors:   d.neigh,
+			TableBits:   cfg.TableBits,
+			TableBudget: cfg.TableBudget,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := d.applyEngineSettings(cfg); err != nil {
+		return nil, err
+	}
+	d.eng.Publish(d.set.Snapshot())
+
+	if len(cfg.Interfaces) > 0 {
+		if d.dp, err = openDatapath(cfg, d.ports, d.log); err != nil {
+			return nil, err
+		}
+		if err := d.dp.update(matchOf(d.set.Snapshot())); err != nil {
+			return nil, fmt.Errorf("steering maps: %w", err)
+		}
+		if err := d.refreshResponder(); err != nil {
+			return nil, err
+		}
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.neigh.Run(ctx, d.eng.NeighborsChanged); err != nil && ctx.Err() == nil {
+				d.log.Printf("neighbour updates stopped: %v", err)
+			}
+		}()
+		d.startWorkers(cfg)
+		d.announce()
+	}
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.maintain(ctx) }()
+
+	if d.ctl, err = startControl(cfg.ControlSocket, d); err != nil {
+		return nil, err
+	}
+	d.logStarted()
+	return d, nil
+}
+
+// loadChecked reads the file and runs the machine-dependent checks.
+func loadChecked(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Check(func(name string) bool {
+		_, err := net.InterfaceByName(name)
+		return err == nil
+	}); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (d *Daemon) logStarted() {
+	snap := d.set.Snapshot()
+	dests := 0
+	for _, s := range snap.Services {
+		dests += len(s.Dests)
+	}
+	if d.dp == nil {
+		d.log.Printf("running as a control plane only (no interfaces in %s): %d services, %d real servers; control socket %s",
+			d.cfg.Path, len(snap.Services), dests, d.cfg.ControlSocket)
+		return
+	}
+	d.log.Printf("running on %s: %d services, %d real servers, %d workers; control socket %s",
+		d.dp.describe(), len(snap.Services), dests, len(d.dp.queues()), d.cfg.ControlSocket)
+}
+
+// applyEngineSettings sets the timeouts and tunables of cfg on the engine.
+func (d *Daemon) applyEngineSettings(cfg *config.Config) error {
+	to := d.eng.Timeouts()
+	if err := cfg.Timeouts.ApplyTo(&to); err != nil {
+		return fmt.Errorf("%s: timeouts: %w", cfg.Path, err)
+	}
+	d.eng.SetTimeouts(to)
+	d.eng.SetTunables(cfg.Tunables)
+	return nil
+}
+
+// Reload re-reads the configuration file and applies it: services and real
+// servers are added, edited and removed in place (connections of a kept
+// real server are untouched; those of a removed one drain as in the
+// kernel), timeouts and tunables replaced. Changes that need a restart
+// (interfaces, datapath, queues, table size) are reported and not applied.
+// On any error nothing changes.
+func (d *Daemon) Reload() (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return "", errors.New("daemon is shutting down")
+	}
+	cfg, err := loadChecked(d.cfg.Path)
+	if err != nil {
+		return "", err
+	}
+	restart := cfg.RestartFields(d.cfg)
+	ch, err := cfg.Apply(d.set, d.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := d.applyEngineSettings(cfg); err != nil {
+		return "", err
+	}
+	snap := d.set.Snapshot()
+	d.eng.Publish(snap)
+	if d.dp != nil {
+		if err := d.dp.update(matchOf(snap)); err != nil {
+			d.log.Printf("reload: steering maps: %v", err)
+		}
+		if err := d.refreshResponder(); err != nil {
+			d.log.Printf("reload: ARP/NDP answers: %v", err)
+		}
+		d.announce()
+	}
+	// Keep what needs a restart as it runs now, so the next reload compares
+	// against what is really in force.
+	cfg.Interfaces, cfg.Datapath, cfg.XDPMode, cfg.Queues, cfg.CPUs = d.cfg.Interfaces, d.cfg.Datapath, d.cfg.XDPMode, d.cfg.Queues, d.cfg.CPUs
+	cfg.TableBits, cfg.TableBudget, cfg.ControlSocket = d.cfg.TableBits, d.cfg.TableBudget, d.cfg.ControlSocket
+	d.cfg = cfg
+	msg := ch.String()
+	if len(restart) > 0 {
+		msg += " (not applied, need a restart: " + strings.Join(restart, ", ") + ")"
+	}
+	d.log.Printf("reloaded %s: %s", cfg.Path, msg)
+	return msg, nil
+}
+
+// refreshResponder rebuilds the ARP/NDP answers for the VIPs in force.
+func (d *Daemon) refreshResponder() error {
+	np := make([]neigh.Port, len(d.ports))
+	for i, p := range d.ports {
+		np[i] = neigh.Port{Name: p.name, Index: p.index, MAC: p.mac}
+	}
+	ann, err := neigh.OnLink(np, vipsOf(d.set.Snapshot()))
+	if err != nil {
+		return err
+	}
+	d.resp.Store(neigh.NewResponder(np, ann))
+	return nil
+}
+
+// announce sends gratuitous ARP / unsolicited NA for every announced VIP.
+func (d *Daemon) announce() {
+	r := d.resp.Load()
+	qs := d.dp.queues()
+	if r == nil || len(qs) == 0 {
+		return
+	}
+	for i := range d.ports {
+		for _, f := range r.Announcements(i, nil) {
+			if err := qs[0].Send(i, f); err != nil {
+				d.log.Printf("gratuitous announcement on %s: %v", d.ports[i].name, err)
+			}
+		}
+	}
+}
+
+// maintain runs the engine's reaper and the trash every 100 ms.
+func (d *Daemon) maintain(ctx context.Context) {
+	const every = 100 * time.Millisecond
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := d.Now()
+	lastTrash := last
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := d.Now()
+		d.eng.Maintain(now, now.Sub(last))
+		last = now
+		if now.Sub(lastTrash) >= time.Second {
+			lastTrash = now
+			d.mu.Lock()
+			if d.set.ReapTrash(now) > 0 {
+				d.eng.Publish(d.set.Snapshot())
+			}
+			d.mu.Unlock()
+		}
+	}
+}
+
+// Close stops the workers, detaches every BPF program, closes the sockets
+// and the control socket. It is idempotent.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.mu.Unlock()
+	return d.shutdown()
+}
+
+func (d *Daemon) shutdown() error {
+	d.stop.Store(true)
+	if d.cancel != nil {
+		d.cancel()
+	}
+	var errs []error
+	if d.ctl != nil {
+		errs = append(errs, d.ctl.close())
+	}
+	d.wg.Wait() // workers leave within one poll timeout
+	if d.dp != nil {
+		errs = append(errs, d.dp.close())
+	}
+	if d.eng != nil {
+		c := d.eng.Counters()
+		d.log.Printf("stopped: %d frames, %d sent, %d passed, %d dropped", c.Frames, c.Tx, c.Pass, c.Drop)
+	}
+	return errors.Join(errs...)
+}
+
+// noNeighbors resolves nothing (control-plane-only mode).
+type noNeighbors struct{}
+
+func (noNeighbors) Resolve(bool, [16]byte) ([6]byte, uint16, bool) { return [6]byte{}, 0, false }
+
+// vipsOf lists the distinct VIPs of the services in snap.
+func vipsOf(snap *service.Snapshot) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for _, s := range snap.Services {
+		if s.Key.IsFwMark() || seen[s.Key.Addr] {
+			continue
+		}
+		seen[s.Key.Addr] = true
+		out = append(out, s.Key.Addr)
+	}
+	return out
+}

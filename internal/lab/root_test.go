@@ -1,0 +1,167 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vsd/vsd/internal/netns"
+)
+
+// needRoot skips a test that needs root, namespaces or a Debian tool —
+// except under CI=true, where a missing privilege or tool is a failure.
+func needRoot(t *testing.T, tools ...string) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("root integration test: skipped with -short")
+	}
+	why := ""
+	if err := netns.Available(); err != nil {
+		why = err.Error()
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil && why == "" {
+			why = fmt.Sprintf("%s is not installed (scripts/install-deps.sh installs it)", tool)
+		}
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true but this root integration test cannot run: %s", why)
+	}
+	t.Skipf("root integration test: %s", why)
+}
+
+var (
+	buildOnce sync.Once
+	vsdExe    string
+	buildErr  error
+)
+
+// vsdBinary builds cmd/vsd once per test binary: the lab runs it inside
+// the namespaces.
+func vsdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vsd-labtest")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		vsdExe = filepath.Join(dir, "vsd")
+		cmd := exec.Command("go", "build", "-o", vsdExe, "github.com/vsd/vsd/cmd/vsd")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/vsd: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return vsdExe
+}
+
+// buildTopo builds a lab for one test and removes it when the test ends.
+func buildTopo(t *testing.T, o TopoOptions) *Topo {
+	t.Helper()
+	o.Exe = vsdBinary(t)
+	if o.Prefix == "" {
+		// Fixed per test (no pid): a rerun sweeps what a killed run left.
+		o.Prefix = fmt.Sprintf("vt%s", strings.ToLower(strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, t.Name())))
+		if len(o.Prefix) > 24 {
+			o.Prefix = o.Prefix[:24]
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topo, err := BuildTopo(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && topo.VSD != nil {
+			t.Logf("vsd log:\n%s", topo.VSD.Log())
+		}
+		if err := topo.Close(); err != nil {
+			t.Errorf("removing the lab: %v", err)
+		}
+	})
+	return topo
+}
+
+// runMethods drives every method and family through topo and checks
+// RunService's invariants plus one curl fetch.
+func runMethods(t *testing.T, topo *Topo) {
+	for _, m := range []Method{NAT, DR, TUN} {
+		for _, v6 := range []bool{false, true} {
+			fam := "ipv4"
+			if v6 {
+				fam = "ipv6"
+			}
+			t.Run(string(m)+"/"+fam, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				sr := topo.RunService(ctx, m, v6, 60, 4)
+				var b strings.Builder
+				sr.Write(&b, topo.ServerNames)
+				t.Log(b.String())
+				if sr.Err != nil {
+					t.Fatal(sr.Err)
+				}
+				for _, p := range sr.Problems {
+					t.Error(p)
+				}
+				out, err := topo.Client.Run(ctx, "curl", "-sS", "--max-time", "5", topo.URL(m, v6))
+				if err != nil {
+					t.Fatalf("curl: %v", err)
+				}
+				f := strings.Fields(string(out))
+				if len(f) != 2 || !strings.HasPrefix(f[0], "rs") || f[1] != ClientAddr(v6).String() {
+					t.Errorf("curl %s answered %q, want \"rsN %s\"", topo.URL(m, v6), out, ClientAddr(v6))
+				}
+			})
+		}
+	}
+}
+
+// TestNetLabAFXDP: NAT, DR and TUN, IPv4 and IPv6, through vsd on AF_XDP,
+// with nginx and Go real servers; DR/TUN replies checked on the
+// director's interface counters.
+func TestNetLabAFXDP(t *testing.T) {
+	needRoot(t, "nginx", "curl", "ethtool")
+	topo := buildTopo(t, TopoOptions{Server: "mixed", Datapath: "afxdp"})
+	st, err := topo.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Datapath, "AF_XDP") {
+		t.Fatalf("datapath %q, want AF_XDP", st.Datapath)
+	}
+	runMethods(t, topo)
+}
+
+// TestNetLabAFPacket: the same through the AF_PACKET fallback.
+func TestNetLabAFPacket(t *testing.T) {
+	needRoot(t, "nginx", "curl", "ethtool")
+	topo := buildTopo(t, TopoOptions{Server: "mixed", Datapath: "afpacket"})
+	st, err := topo.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Datapath, "AF_PACKET") {
+		t.Fatalf("datapath %q, want AF_PACKET", st.Datapath)
+	}
+	runMethods(t, topo)
+}
