@@ -15,7 +15,18 @@
 // offset link.Headroom, re-inserting an 802.1Q tag the kernel stripped, and
 // hands each ring block back to the kernel as soon as its frames are copied.
 // So the director may grow a frame in place, and Write never holds ring
-// memory. The copy costs about as much as the rest of the per-packet work
+// memory. A frame the kernel marks TP_STATUS_CSUMNOTREADY (sent by a local
+// socket through a veth, its TCP/UDP checksum left to offload that never
+// happens) gets its checksum completed in the copy, so a forwarded frame
+// is valid on the wire.
+//
+// The kernel hands an RX block over when it is full or BlockTimeout after
+// it was opened, whichever comes first; at low rates each block holds only
+// a few frames, so a ring can absorb a reader stall of only about
+// Blocks × BlockTimeout (32ms with the defaults) before it drops (counted
+// in Stats.RxDropped). GSO/GRO super-frames from local senders over veth
+// (up to 64 KiB) do not fit BufSize and are skipped (DriverStats.RxOversize): turn off TSO,
+// GSO and GRO on veths that feed a Queue. The copy costs about as much as the rest of the per-packet work
 // in user space; it is the price of AF_PACKET (the ring block is shared by
 // many frames and cannot be lent out frame by frame).
 //

@@ -58,7 +58,7 @@ type counters struct {
 	rxFrames, txFrames, txDropped, kicks, kickErrors, polls, txRingFull atomic.Uint64
 	perPortRx, perPortTx                                                [link.MaxPorts]atomic.Uint64
 	// totals of each port's rxRing counters, stored by publishRing
-	rxBlocks, rxTruncated, rxOversize, rxMalformed [link.MaxPorts]atomic.Uint64
+	rxBlocks, rxTruncated, rxOversize, rxMalformed, rxCsumFixed, rxCsumLeft [link.MaxPorts]atomic.Uint64
 }
 
 // DriverStats are the Queue's counters that link.Stats has no field for.
@@ -67,6 +67,8 @@ type DriverStats struct {
 	RxTruncated uint64 // frames skipped: captured shorter than they were (never with the default sizes)
 	RxOversize  uint64 // frames skipped: longer than BufSize - link.Headroom
 	RxMalformed uint64 // RX blocks abandoned because a header pointed outside the block (should stay 0)
+	RxCsumFixed uint64 // frames sent by a local socket over a veth (CHECKSUM_PARTIAL) whose TCP/UDP checksum Read completed
+	RxCsumLeft  uint64 // such frames Read could not complete (other protocols, IPv6 extension headers): checksum left bad
 	RxFreezes   uint64 // times the kernel found every RX block in user hands (tp_freeze_q_cnt)
 	TxRingFull  uint64 // Tx frames dropped because the port's TX ring had no free frame (part of link.Stats.TxDropped)
 	KickErrors  uint64 // sendto kicks that failed (interface down, no buffers); the frames stay queued
@@ -287,13 +289,13 @@ func (q *Queue) drain(frames []link.Frame) int {
 			pi -= np
 		}
 		r := &q.ports[pi].rx
-		before := r.blocksDone + r.truncated + r.oversize + r.malformed
+		before := r.blocksDone + r.truncated + r.oversize + r.malformed + r.csumFixed + r.csumLeft
 		got := r.drain(frames[n:], q.bufs[n:len(frames)], uint16(pi))
 		if got > 0 {
 			q.c.perPortRx[pi].Add(uint64(got))
 			n += got
 		}
-		if r.blocksDone+r.truncated+r.oversize+r.malformed != before {
+		if r.blocksDone+r.truncated+r.oversize+r.malformed+r.csumFixed+r.csumLeft != before {
 			q.publishRing(pi)
 		}
 	}
@@ -314,6 +316,8 @@ func (q *Queue) publishRing(pi int) {
 	q.c.rxTruncated[pi].Store(r.truncated)
 	q.c.rxOversize[pi].Store(r.oversize)
 	q.c.rxMalformed[pi].Store(r.malformed)
+	q.c.rxCsumFixed[pi].Store(r.csumFixed)
+	q.c.rxCsumLeft[pi].Store(r.csumLeft)
 }
 
 // Write sends every Tx frame of the batch out of its port's TX ring and
@@ -474,6 +478,8 @@ func (q *Queue) DriverStats() DriverStats {
 		d.RxTruncated += q.c.rxTruncated[i].Load()
 		d.RxOversize += q.c.rxOversize[i].Load()
 		d.RxMalformed += q.c.rxMalformed[i].Load()
+		d.RxCsumFixed += q.c.rxCsumFixed[i].Load()
+		d.RxCsumLeft += q.c.rxCsumLeft[i].Load()
 	}
 	d.TxRingFull = q.c.txRingFull.Load()
 	d.KickErrors = q.c.kickErrors.Load()

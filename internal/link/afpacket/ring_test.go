@@ -14,14 +14,17 @@ import (
 // fakePkt is one packet written into a test block the way the kernel lays
 // it out.
 type fakePkt struct {
-	data      []byte
-	vlan      bool
-	tci       uint16
-	tpid      uint16 // written with TP_STATUS_VLAN_TPID_VALID when nonzero
-	origLen   int    // tp_len when larger than len(data) (a truncated capture)
-	badMac    bool   // tp_mac pointing past the block
-	zeroNextp bool   // tp_next_offset 0 although packets follow
+	data        []byte
+	vlan        bool
+	tci         uint16
+	tpid        uint16 // written with TP_STATUS_VLAN_TPID_VALID when nonzero
+	origLen     int    // tp_len when larger than len(data) (a truncated capture)
+	badMac      bool   // tp_mac pointing past the block
+	zeroNextp   bool   // tp_next_offset 0 although packets follow
+	csumPartial bool   // TP_STATUS_CSUMNOTREADY
 }
+
+type linkFrame = link.Frame
 
 const fakeMacOff = 80 // TPACKET_ALIGN(48 + sizeof(sockaddr_ll)) + padding, as the kernel places it
 
@@ -54,6 +57,9 @@ func writeBlock(blk []byte, status uint32, pkts []fakePkt) {
 				st |= tpStatusVlanTpidValid
 				ne.PutUint16(h[h3VlanTPID:], p.tpid)
 			}
+		}
+		if p.csumPartial {
+			st |= tpStatusCsumNotReady
 		}
 		ne.PutUint32(h[h3Status:], st)
 		mac := fakeMacOff

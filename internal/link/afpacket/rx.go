@@ -60,6 +60,8 @@ type rxRing struct {
 	blocksDone uint64 // blocks given back to the kernel
 	truncated  uint64 // frames skipped because the kernel captured less than the frame (tp_snaplen < tp_len)
 	oversize   uint64 // frames skipped because they do not fit a buffer after the headroom
+	csumFixed  uint64 // CHECKSUM_PARTIAL frames whose TCP/UDP checksum Read completed
+	csumLeft   uint64 // CHECKSUM_PARTIAL frames handed out unfinished (not TCP/UDP over IPv4/IPv6 we can parse)
 	malformed  uint64 // blocks or headers with impossible offsets (kernel bug or corrupted memory); block skipped
 }
 
@@ -152,6 +154,13 @@ func (r *rxRing) drain(frames []link.Frame, bufs [][]byte, port uint16) int {
 				copy(out[macsLen+vlanLen:], data[macsLen:])
 			} else {
 				copy(out, data)
+			}
+			if st&tpStatusCsumNotReady != 0 {
+				if completeChecksum(out) {
+					r.csumFixed++
+				} else {
+					r.csumLeft++
+				}
 			}
 			f := &frames[n]
 			f.Buf = buf
