@@ -75,6 +75,10 @@ func (ch Changes) Empty() bool { return ch == Changes{} }
 // service is not changed; new ones go to the head of the list (in file
 // order), as ipvsadm -a would put them.
 //
+// Apply changes only set: the caller publishes set.Snapshot() to the
+// engine afterwards and applies Timeouts and Tunables itself
+// (Timeouts.ApplyTo, director.Engine.SetTunables).
+//
 // Apply must not run concurrently with other changes to set (the daemon
 // runs reloads and control-API changes in one goroutine). If a change is
 // refused after validation, which only happens when set was changed
