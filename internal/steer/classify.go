@@ -23,7 +23,6 @@ const (
 	xdpPass = 2
 	xdpTX   = 3
 
-	tcActOK   = 0
 	tcActShot = 2
 	tcxNext   = -1
 )
