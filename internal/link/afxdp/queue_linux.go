@@ -16,7 +16,9 @@ import (
 
 // Queue is a link.Queue over one AF_XDP socket per port. It is used by
 // one goroutine at a time (Read, Write, Send); Stats may be called from
-// any goroutine.
+// any goroutine. Per port, the fill ring gets every free chunk but a
+// quarter of Frames, which stays on the free stack for cross-port copies
+// and Send.
 type Queue struct {
 	ports     []*port
 	pollfds   []unix.PollFd
@@ -406,8 +408,11 @@ func (q *Queue) kernelStatsOf(port int) (unix.XDPStatistics, error) {
 	return st, nil
 }
 
-// Close closes the sockets and unmaps the rings and UMEMs; frames handed
-// out by Read must not be touched afterwards. Closing twice is a no-op.
+// Close closes the sockets and unmaps the rings and UMEMs. It must not
+// run concurrently with Read, Write or Send (stop the worker first), and
+// frames handed out by Read must not be touched afterwards. Closing twice
+// is a no-op; Stats keeps working (with the kernel's counters as read at
+// Close).
 func (q *Queue) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -318,6 +318,71 @@ func TestBurstRefill(t *testing.T) {
 	}
 }
 
+// TestTxRingFull: with the TX ring full, Tx frames are counted in
+// TxDropped and their chunks recycled, without blocking; Send reports
+// ErrNoSpace; Pass frames are counted in PassLost and frames for an
+// unknown port in TxDropped.
+func TestTxRingFull(t *testing.T) {
+	l := newLab(t)
+	cfg := small("d0")
+	cfg.RingSize = 64
+	q := l.open(t, cfg)
+	c := udpIn(t, l.c, clientAddr)
+	const n = 12
+	sendN(t, c, vipAddr, "full", n)
+	frames := make([]link.Frame, n)
+	got := 0
+	for deadline := time.Now().Add(2 * time.Second); got < n && time.Now().Before(deadline); {
+		k, err := q.Read(frames[got:], 20*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += k
+	}
+	if got != n {
+		t.Fatalf("read %d frames, want %d", got, n)
+	}
+	// Occupy every TX slot with descriptors not yet published (the kernel
+	// cannot drain them), as a ring the kernel does not keep up with.
+	p := q.ports[0]
+	for p.txSpace() > 0 {
+		ch := p.free[len(p.free)-1]
+		p.free = p.free[:len(p.free)-1]
+		p.queueTx(ch, 60) // 60 zero bytes: dropped by the peer (no MAC of its own)
+	}
+	if err := q.Send(0, []byte{1, 2, 3}); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("Send with a full TX ring: %v, want ErrNoSpace", err)
+	}
+	for i := range frames {
+		switch {
+		case i < 8:
+			frames[i].Action, frames[i].Port = link.Tx, 0
+		case i < 10:
+			frames[i].Action = link.Pass
+		default:
+			frames[i].Action, frames[i].Port = link.Tx, 5 // no such port
+		}
+	}
+	start := time.Now()
+	if err := q.Write(frames); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("Write with a full TX ring took %v", d)
+	}
+	st := q.Stats()
+	if st.TxDropped != 1+8+2 || st.PassLost != 2 || st.TxFrames != 0 {
+		t.Errorf("TxDropped %d PassLost %d TxFrames %d, want 11, 2 and 0", st.TxDropped, st.PassLost, st.TxFrames)
+	}
+	// Write published the filler descriptors; once they complete, every
+	// chunk is home again.
+	time.Sleep(20 * time.Millisecond)
+	if _, err := q.Read(frames[:1], 0); err != nil {
+		t.Fatal(err)
+	}
+	checkChunksHome(t, q, cfg.Frames)
+}
+
 // TestNoAllocs: a Read/Write cycle with frames echoed on port 0 and
 // copied to port 1 allocates nothing.
 func TestNoAllocs(t *testing.T) {
