@@ -39,7 +39,7 @@ type selftest struct {
 
 func setupSelftest(t *testing.T, mode string) *selftest {
 	t.Helper()
-	lab, err := netns.New("ipvs"+mode)
+	lab, err := netns.New("ipvs" + mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,15 @@ func setupSelftest(t *testing.T, mode string) *selftest {
 		}
 	}
 	ns0, ns1, ns2 := s.ns0, s.ns1, s.ns2
-	steps := []func() error{
+	steps := []func() error{}
+	// ipvs.sh is IPv4 only; without IPv6 no router solicitation or MLD
+	// report muddies the interface counters the checks read.
+	for _, ns := range []*netns.NS{ns0, ns1, ns2} {
+		steps = append(steps,
+			func() error { return ns.Sysctl("net.ipv6.conf.all.disable_ipv6", "1") },
+			func() error { return ns.Sysctl("net.ipv6.conf.default.disable_ipv6", "1") })
+	}
+	steps = append(steps,
 		func() error { return lab.Veth(ns0, "veth01", ns1, "veth10") },
 		func() error { return lab.Veth(ns0, "veth02", ns2, "veth20") },
 		func() error { return lab.Veth(ns1, "veth12", ns2, "veth21") },
@@ -76,7 +84,7 @@ func setupSelftest(t *testing.T, mode string) *selftest {
 		func() error { return ns1.IP("addr", "add", stVIP+"/32", "dev", "lo", "label", "lo:1") },
 		func() error { return ns2.IP("addr", "add", stRIP+"/24", "dev", "veth21") },
 		func() error { return ns2.IP("addr", "add", stSIP+"/24", "dev", "veth20") },
-	}
+	)
 	for _, dev := range []struct {
 		ns  *netns.NS
 		dev string

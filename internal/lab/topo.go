@@ -259,7 +259,9 @@ func (t *Topo) buildNet() error {
 			// the director; DR/TUN replies (from the VIP) go straight to
 			// the client on the front segment.
 			func() error { return s.IP("route", "add", back4.String(), "dev", "back", "table", tbl) },
-			func() error { return s.IP("route", "add", "default", "via", host(back4, hostDirector).String(), "table", tbl) },
+			func() error {
+				return s.IP("route", "add", "default", "via", host(back4, hostDirector).String(), "table", tbl)
+			},
 			func() error { return s.IP("rule", "add", "from", back4.String(), "lookup", tbl) },
 			func() error { return s.IP("-6", "route", "add", back6.String(), "dev", "back", "table", tbl) },
 			func() error {
