@@ -138,6 +138,7 @@ func Start(o Options) (_ *Daemon, err error) {
 		}()
 		d.startWorkers(cfg)
 		d.announce()
+		d.warmNeighbors()
 	}
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.maintain(ctx) }()
@@ -224,6 +225,7 @@ func (d *Daemon) Reload() (string, error) {
 			d.log.Printf("reload: ARP/NDP answers: %v", err)
 		}
 		d.announce()
+		d.warmNeighbors()
 	}
 	// Keep what needs a restart as it runs now, so the next reload compares
 	// against what is really in force.
@@ -264,6 +266,17 @@ func (d *Daemon) announce() {
 			if err := qs[0].Send(i, f); err != nil {
 				d.log.Printf("gratuitous announcement on %s: %v", d.ports[i].name, err)
 			}
+		}
+	}
+}
+
+// warmNeighbors asks for the next hop of every real server now, so the
+// kernel resolves them before the first connection needs them (a miss
+// queues a resolution; the answer arrives through the neighbour updates).
+func (d *Daemon) warmNeighbors() {
+	for _, svc := range d.set.Snapshot().Services {
+		for _, dst := range svc.Dests {
+			d.neigh.Resolve(dst.Addr.Is6(), dst.Addr16)
 		}
 	}
 }
