@@ -414,11 +414,11 @@ func (t *Table) sendDiscard(r request, ip net.IP) error {
 			name = p.Name
 		}
 	}
-	domain := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: 9, Addr: [4]byte(ip.To4())}
-	if r.v6 {
-		domain = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: 9, Addr: r.addr, ZoneId: uint32(r.ifindex)}
+	domain := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: 9, Addr: r.addr, ZoneId: uint32(r.ifindex)}
+	if !r.v6 {
+		domain = unix.AF_INET
+		sa = &unix.SockaddrInet4{Port: 9, Addr: [4]byte(r.addr[12:16])}
 	}
 	fd, err := t.socketIn(domain)
 	if err != nil {
