@@ -62,7 +62,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Lookup|Insert|Memory1M' -benchmem -count 3 ./internal/conntrack
 
 bench-datapath: deps build
-	./$(BIN)/vsbench datapath
+	$(GO) build -o $(BIN)/vsbench ./cmd/vsbench && ./$(BIN)/vsbench datapath --vsd ./$(BIN)/vsd
 
 bench-table:
 	$(GO) test -run '^$$' -bench '10M' -benchmem -benchtime 1x -timeout 60m ./internal/conntrack
