@@ -267,8 +267,8 @@ func measureCandidate(ctx context.Context, c Candidate, o *Options) (m Measureme
 			m.FixGen = append(m.FixGen, r.gen.SentRate())
 			m.FixCPU = append(m.FixCPU, PerUnit(busy.Busy, r.delivered))
 			m.FixShare = append(m.FixShare, busy.Share)
-			logf(o.Log, "%s:   delivered %.0f pps, generator %.0f pps, CPU%d %.1f %%, %.3f µs/packet", c,
-				r.deliveredRate(), r.gen.SentRate(), dirCPU, 100*busy.Share, PerUnit(busy.Busy, r.delivered))
+			logf(o.Log, "%s:   delivered %.0f pps, generator %.0f pps, CPU%d %.1f %% (CPU%d %.1f %%), %.3f µs/packet", c,
+				r.deliveredRate(), r.gen.SentRate(), dirCPU, 100*busy.Share, genCPU, 100*r.genShare, PerUnit(busy.Busy, r.delivered))
 		}
 		for _, closeConn := range []bool{false, true} {
 			kind := "keep-alive"
@@ -303,6 +303,7 @@ func measureCandidate(ctx context.Context, c Candidate, o *Options) (m Measureme
 type udpResult struct {
 	gen       GenResult
 	delivered uint64
+	genShare  float64 // the generator CPU's busy share (for the log)
 }
 
 func (r udpResult) deliveredRate() float64 { return Rate(r.delivered, r.gen.Elapsed) }
@@ -343,6 +344,9 @@ func (tb *testbed) udpRun(ctx context.Context, o *Options, c Candidate, rate flo
 	}
 	r.delivered = delta(before, after)
 	busy, err := netns.Busy(cpu0, cpu1, dirCPU)
+	if gen, gerr := netns.Busy(cpu0, cpu1, genCPU); gerr == nil {
+		r.genShare = gen.Share
+	}
 	return r, busy, err
 }
 

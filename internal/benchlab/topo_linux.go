@@ -106,7 +106,7 @@ func buildTestbed(ctx context.Context, lab *netns.Lab, logf func(string, ...any)
 		devs = append(devs, placement{s, "eth0", genCPU}, placement{d, backPort(i), dirCPU})
 	}
 	for _, x := range devs {
-		if _, err := x.ns.Run(ctx, "ethtool", "-K", x.dev, "tso", "off", "gso", "off", "gro", "off"); err != nil {
+		if _, err := x.ns.Run(ctx, "ethtool", "-K", x.dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off"); err != nil {
 			return nil, err
 		}
 		if err := setRPS(ctx, x.ns, x.dev, x.cpu); err != nil {
