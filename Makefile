@@ -41,7 +41,7 @@ unit:
 	$(GO) test $(PKGS)
 
 race:
-	$(GO) test -race -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # One iteration of every benchmark: proves they run (figures come from `make bench`).
 bench-smoke:
@@ -49,13 +49,7 @@ bench-smoke:
 
 # Every fuzz target for a few seconds each, on top of its committed seed corpus.
 fuzz-smoke:
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
-	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
-	    echo "fuzz $$pkg $$t"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/fuzz.$$$$.log 2>&1 || { cat /tmp/fuzz.$$$$.log; exit 1; }; \
-	  done; \
-	done
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz-smoke.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/packet ./internal/forward ./internal/state ./internal/sched ./internal/director
