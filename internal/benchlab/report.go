@@ -124,6 +124,12 @@ func (r *Report) notes(b *strings.Builder, bullet string) {
 		if !m.UDP {
 			fmt.Fprintf(b, "%s%s: UDP packet tests n/a (a TCP proxy)\n", bullet, m.Candidate)
 		}
+		if m.UDP && len(m.FixDelivered) > 0 {
+			if d, g := Summarize(m.FixDelivered).Median, Summarize(m.FixGen).Median; d < 0.95*g {
+				fmt.Fprintf(b, "%s%s: at the fixed rate only %.0f of %.0f kpps offered got through: its µs/packet is at overload, not at the offered rate\n",
+					bullet, m.Candidate, d/1000, g/1000)
+			}
+		}
 		if m.IdleShare > busyWarn {
 			fmt.Fprintf(b, "%s%s: CPU%d was %.0f %% busy before traffic started (other work on the machine): its CPU figures are inflated\n",
 				bullet, m.Candidate, dirCPU, 100*m.IdleShare)

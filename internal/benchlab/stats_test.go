@@ -98,7 +98,7 @@ func TestReport(t *testing.T) {
 				KAReqs: []float64{25000, 24000, 26000}, KACPU: []float64{2, 2.1, 1.9}, KAP99: []float64{4, 5, 6}, KAFailed: []float64{0, 0, 0},
 				CloseReqs: []float64{8300}, CloseCPU: []float64{52.5}, CloseP99: []float64{9}, CloseFailed: []float64{0}},
 			{Candidate: HAProxy, KAReqs: []float64{25500}, IdleShare: 0.2},
-			{Candidate: VSDAFXDP, UDP: true, Err: errWrap("vsd exited\nlog line")},
+			{Candidate: VSDAFXDP, UDP: true, Err: errWrap("vsd exited\nlog line"), FixDelivered: []float64{100e3}, FixGen: []float64{300e3}},
 		}}
 	var text, md strings.Builder
 	if err := rep.WriteText(&text); err != nil {
@@ -108,7 +108,7 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Test CPU", "1970-01-01", "vsbench datapath --runs 3", "600 (575–690)", "0.700 (0.690–0.720)", "25000 (24000–26000)", "n/a",
-		"vsd-afxdp: NOT (fully) MEASURED: vsd exited …", "haproxy: CPU1 was 20 % busy"} {
+		"vsd-afxdp: NOT (fully) MEASURED: vsd exited …", "haproxy: CPU1 was 20 % busy", "vsd-afxdp: at the fixed rate only 100 of 300 kpps"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
