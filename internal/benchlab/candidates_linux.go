@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -203,6 +204,27 @@ func vsdConf(c Candidate, xdpMode, socket string) string {
 	return b.String()
 }
 
+// threadedNAPI switches the director's veths to threaded NAPI and pins the
+// NAPI threads to the director's CPU.
+func threadedNAPI(ctx context.Context, d *netns.NS) error {
+	devs := []string{"front"}
+	for i := range numServers {
+		devs = append(devs, backPort(i))
+	}
+	for _, dev := range devs {
+		if out, err := d.Run(ctx, "sh", "-c", "echo 1 > /sys/class/net/"+dev+"/threaded"); err != nil {
+			return fmt.Errorf("benchlab: threaded NAPI on %s: %v %s", dev, err, out)
+		}
+	}
+	// The threads are named napi/DEV-ID; they live in the root pid space.
+	out, err := exec.CommandContext(ctx, "sh", "-c",
+		fmt.Sprintf("for p in $(pgrep '^napi/'); do taskset -pc %d $p >/dev/null || exit 1; done", dirCPU)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("benchlab: pinning NAPI threads: %v %s", err, out)
+	}
+	return nil
+}
+
 // startVSD runs vsd pinned to the director's CPU and waits for its
 // control socket to report a datapath.
 func (tb *testbed) startVSD(ctx context.Context, c Candidate, o *Options) (string, error) {
@@ -227,6 +249,15 @@ func (tb *testbed) startVSD(ctx context.Context, c Candidate, o *Options) (strin
 		default:
 		}
 		if st, err := vsdStatus(ctx, hc); err == nil && st.Datapath != "" && st.Datapath != "control plane only" {
+			if c == VSDAFXDP && strings.Contains(st.Datapath, "native") {
+				// Native XDP on veth runs in the receiving veth's NAPI,
+				// which by default polls on the sender's CPU. Threaded
+				// NAPI pinned to the director's CPU keeps that work there,
+				// where a NIC's RX queue interrupt would put it.
+				if err := threadedNAPI(ctx, d); err != nil {
+					return "", err
+				}
+			}
 			// Prime the kernel's neighbour entries vsd resolves next hops from.
 			for i := range numServers {
 				d.Run(ctx, "ping", "-c", "1", "-W", "1", serverAddr(i).String())

@@ -209,6 +209,7 @@ func (c *Config) RestartFields(old *Config) []string {
 		{"xdp_mode", c.XDPMode == old.XDPMode},
 		{"cpus", slices.Equal(c.CPUs, old.CPUs)},
 		{"queues", c.Queues == old.Queues},
+		{"busy_poll", c.BusyPoll == old.BusyPoll},
 		{"table.bits", c.TableBits == old.TableBits},
 		{"table.budget", c.TableBudget == old.TableBudget},
 		{"control.socket", c.ControlSocket == old.ControlSocket},

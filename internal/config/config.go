@@ -28,6 +28,7 @@ const (
 	DefaultDatapath      = "auto"
 	DefaultXDPMode       = "auto"
 	DefaultQueues        = 1
+	DefaultBusyPoll      = 20 * time.Microsecond
 	DefaultTableBits     = 12
 	DefaultTableBudget   = director.DefaultTableBudget
 	DefaultControlSocket = "/run/vsd.sock"
@@ -45,6 +46,7 @@ const (
 	MaxWeight          = 65535
 	MaxThreshold       = math.MaxInt32
 	MaxQueues          = 256
+	MaxBusyPoll        = 10 * time.Millisecond
 	MaxCPU             = 8191 // largest CPU number accepted by Parse (Linux NR_CPUS limit)
 	MinTableBits       = 8
 	MaxTableBits       = 24
@@ -63,6 +65,9 @@ type Config struct {
 	XDPMode    string // auto | native | generic
 	CPUs       []int  // CPUs the workers are pinned to; none: no pinning
 	Queues     int    // receive queues (= workers) per interface
+	// BusyPoll is how long a worker keeps looking at its rings after a
+	// batch before it sleeps in poll again (0: always sleep).
+	BusyPoll time.Duration
 
 	TableBits   int   // connection-table buckets = 2^TableBits
 	TableBudget int64 // bytes the connection table may use
@@ -120,7 +125,7 @@ func Load(path string) (*Config, error) {
 }
 
 var (
-	rootKeys    = []string{"interfaces", "datapath", "xdp_mode", "cpus", "queues", "table", "timeouts", "tunables", "control", "services"}
+	rootKeys    = []string{"interfaces", "datapath", "xdp_mode", "cpus", "queues", "busy_poll", "table", "timeouts", "tunables", "control", "services"}
 	ifaceKeys   = []string{"name"}
 	tableKeys   = []string{"bits", "budget"}
 	timeoutKeys = []string{"tcp", "tcpfin", "udp"}
@@ -150,6 +155,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		Datapath:      DefaultDatapath,
 		XDPMode:       DefaultXDPMode,
 		Queues:        DefaultQueues,
+		BusyPoll:      DefaultBusyPoll,
 		TableBits:     DefaultTableBits,
 		TableBudget:   DefaultTableBudget,
 		Tunables:      director.DefaultTunables(),
@@ -231,6 +237,11 @@ func (p *parser) root(n *yaml.Node, c *Config) {
 	if v, ok := f["queues"]; ok {
 		if q, ok := p.number(v.val, "queues", 1, MaxQueues, ""); ok {
 			c.Queues = int(q)
+		}
+	}
+	if v, ok := f["busy_poll"]; ok {
+		if d, ok := p.shortDuration(v.val, "busy_poll", MaxBusyPoll); ok {
+			c.BusyPoll = d
 		}
 	}
 	if v, ok := f["table"]; ok {

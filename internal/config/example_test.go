@@ -29,6 +29,7 @@ func TestExample(t *testing.T) {
 		CPUs:          []int{1},
 		cpuPos:        []Pos{{22, 8}},
 		Queues:        1,
+		BusyPoll:      20 * time.Microsecond,
 		TableBits:     16,
 		TableBudget:   256 << 20,
 		Timeouts:      Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
@@ -41,7 +42,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("172.16.0.2"), Port: 8080, Weight: 3, Method: service.Masq, UThreshold: 1000, LThreshold: 800},
 					{Addr: a("172.16.0.3"), Port: 8080, Weight: 1, Method: service.Masq},
 				},
-				Line: 59, Col: 5, DestPos: []Pos{{64, 9}, {70, 9}},
+				Line: 64, Col: 5, DestPos: []Pos{{69, 9}, {75, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("10.0.0.81"), Port: 443}, Sched: "sh",
@@ -50,7 +51,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.1.2"), Port: 443, Weight: 1, Method: service.Route},
 					{Addr: a("10.0.1.3"), Port: 443, Weight: 0, Method: service.Route},
 				},
-				Line: 75, Col: 5, DestPos: []Pos{{83, 9}, {84, 9}},
+				Line: 80, Col: 5, DestPos: []Pos{{88, 9}, {89, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoUDP, Addr: a("10.0.0.82"), Port: 53}, Sched: "rr",
@@ -59,13 +60,13 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.2.2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunIPIP},
 					{Addr: a("2001:db8:2::2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunGUE, TunPort: 6080, TunFlags: service.TunFlagCsum},
 				},
-				Line: 88, Col: 5, DestPos: []Pos{{94, 9}, {97, 9}},
+				Line: 93, Col: 5, DestPos: []Pos{{99, 9}, {102, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("2001:db8::80"), Port: 0}, Sched: "wlc",
 					Flags: service.FlagPersistent, Timeout: DefaultPersistence, Netmask: 64},
 				Dests: []service.DestParams{{Addr: a("2001:db8:1::2"), Port: 0, Weight: 1, Method: service.Route}},
-				Line:  104, Col: 5, DestPos: []Pos{{110, 9}},
+				Line:  109, Col: 5, DestPos: []Pos{{115, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{FwMark: 7, Addr: netip.IPv6Unspecified()}, Sched: "mh",
@@ -74,7 +75,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("2001:db8:1::3"), Port: 0, Weight: 1, Method: service.Route},
 					{Addr: a("2001:db8:1::4"), Port: 0, Weight: 1, Method: service.Local},
 				},
-				Line: 113, Col: 5, DestPos: []Pos{{118, 9}, {120, 9}},
+				Line: 118, Col: 5, DestPos: []Pos{{123, 9}, {125, 9}},
 			},
 		},
 	}
@@ -123,7 +124,7 @@ func TestDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", in, err)
 		}
-		want := &Config{Path: "d.yaml", Datapath: "auto", XDPMode: "auto", Queues: 1, TableBits: 12, TableBudget: 1 << 30,
+		want := &Config{Path: "d.yaml", Datapath: "auto", XDPMode: "auto", Queues: 1, BusyPoll: DefaultBusyPoll, TableBits: 12, TableBudget: 1 << 30,
 			Tunables: director.DefaultTunables(), ControlSocket: "/run/vsd.sock"}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%q:\n got %+v\nwant %+v", in, c, want)

@@ -309,6 +309,28 @@ func (p *parser) enum(n *yaml.Node, path string, allowed []string) (string, bool
 	return "", false
 }
 
+// shortDuration returns a Go duration ("20us", "1ms") in 0..hi; a plain 0
+// is accepted too.
+func (p *parser) shortDuration(n *yaml.Node, path string, hi time.Duration) (time.Duration, bool) {
+	n, s, ok := p.scalar(n, path, "a duration like 20us (0 to "+hi.String()+")")
+	if !ok {
+		return 0, false
+	}
+	if s == "0" {
+		return 0, true
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		p.errorf(n, path, "%q is not a duration like 20us or 1ms", s)
+		return 0, false
+	}
+	if d < 0 || d > hi {
+		p.errorf(n, path, "%s is out of range 0..%s", s, hi)
+		return 0, false
+	}
+	return d, true
+}
+
 // seconds returns a whole number of seconds in lo..hi, given as a number
 // of seconds or as a Go duration ("900s", "15m").
 func (p *parser) seconds(n *yaml.Node, path string, lo, hi int64) (int64, bool) {

@@ -44,6 +44,8 @@ type Daemon struct {
 	dp    datapath     // nil in control-plane-only mode
 	resp  atomic.Pointer[neigh.Responder]
 
+	busyPoll time.Duration // how long a worker keeps looking at its rings after a batch
+
 	stop    atomic.Bool // workers leave their loop when set
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -67,6 +69,7 @@ func Start(o Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d := &Daemon{log: log.New(o.Log, "vsd: ", 0), start: time.Now(), cfg: cfg, started: time.Now()}
+	d.busyPoll = cfg.BusyPoll
 	defer func() {
 		if err != nil {
 			d.shutdown()
@@ -230,7 +233,7 @@ func (d *Daemon) Reload() (string, error) {
 	// Keep what needs a restart as it runs now, so the next reload compares
 	// against what is really in force.
 	cfg.Interfaces, cfg.Datapath, cfg.XDPMode, cfg.Queues, cfg.CPUs = d.cfg.Interfaces, d.cfg.Datapath, d.cfg.XDPMode, d.cfg.Queues, d.cfg.CPUs
-	cfg.TableBits, cfg.TableBudget, cfg.ControlSocket = d.cfg.TableBits, d.cfg.TableBudget, d.cfg.ControlSocket
+	cfg.TableBits, cfg.TableBudget, cfg.ControlSocket, cfg.BusyPoll = d.cfg.TableBits, d.cfg.TableBudget, d.cfg.ControlSocket, d.cfg.BusyPoll
 	d.cfg = cfg
 	msg := ch.String()
 	if len(restart) > 0 {
