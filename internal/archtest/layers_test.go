@@ -20,9 +20,10 @@ const (
 // packages here; one not listed is treated as layerControl and every
 // message about it says so.
 var layerTable = map[string]int{
-	"internal/clock":  0,
-	"internal/packet": 0,
-	"internal/link":   0,
+	"internal/clock":    0,
+	"internal/packet":   0,
+	"internal/link":     0,
+	"internal/roottest": 0, // tests only: the skip-or-fail rule for privileged tests
 
 	"internal/state":   1,
 	"internal/service": 1,

@@ -105,6 +105,7 @@ type Topo struct {
 	Socket                   string // vsd's control socket
 	ConfigPath               string
 	VSD                      *netns.Proc
+	httpd                    []*netns.Proc // Go real servers, by server index (nil for nginx)
 	o                        TopoOptions
 }
 
@@ -324,12 +325,14 @@ func (t *Topo) startServers() error {
 	for i, s := range t.Servers {
 		name := t.ServerNames[i]
 		var err error
+		var p *netns.Proc
 		if prog == "nginx" || (prog == "mixed" && i%2 == 0) {
 			err = t.startNginx(s, name)
 		} else {
-			_, err = s.Start("httpd", t.o.Exe, "lab-server", "--name", name,
+			p, err = s.Start("httpd", t.o.Exe, "lab-server", "--name", name,
 				"--listen", fmt.Sprintf(":%d,[::]:%d", t.o.Port, t.o.Port))
 		}
+		t.httpd = append(t.httpd, p)
 		if err != nil {
 			return err
 		}
@@ -350,6 +353,14 @@ func (t *Topo) startServers() error {
 		}
 	}
 	return nil
+}
+
+// serverLog returns the log of Go real server i ("" for nginx).
+func (t *Topo) serverLog(i int) string {
+	if i < len(t.httpd) && t.httpd[i] != nil {
+		return t.httpd[i].Log()
+	}
+	return ""
 }
 
 func (t *Topo) has(m Method) bool {

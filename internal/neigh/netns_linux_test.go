@@ -18,6 +18,8 @@ import (
 	"github.com/vishvananda/netns"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/vsd/vsd/internal/roottest"
 )
 
 // These tests build two network namespaces joined by three veth pairs:
@@ -33,19 +35,7 @@ import (
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root (network namespaces)"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs iproute2's ip"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why + " (CI=true: a missing privilege is a failure)")
-	}
-	t.Skip(why)
+	roottest.Require(t, "network namespaces", "ip")
 }
 
 var labSeq atomic.Int32

@@ -2,22 +2,17 @@ package steer
 
 import (
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/vsd/vsd/internal/roottest"
 )
 
 // needRoot skips (or, with CI=true, fails) a test that loads BPF programs.
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test loads BPF programs and needs root (CI=true: not skipping)")
-	}
-	t.Skip("needs root to load BPF programs")
+	roottest.Require(t, "loading BPF programs")
 }
 
 var (

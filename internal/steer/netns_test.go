@@ -12,6 +12,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/vsd/vsd/internal/roottest"
 )
 
 var nsSeq atomic.Int32
@@ -29,13 +31,7 @@ func ipCmd(t testing.TB, args ...string) {
 // whatever is attached to them).
 func newNS(t testing.TB) string {
 	t.Helper()
-	needRoot(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ip(8) not found (CI=true: not skipping)")
-		}
-		t.Skip("ip(8) not found")
-	}
+	roottest.Require(t, "network namespaces, BPF", "ip")
 	name := fmt.Sprintf("vsdsteer%d-%d", os.Getpid(), nsSeq.Add(1))
 	ipCmd(t, "netns", "add", name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })

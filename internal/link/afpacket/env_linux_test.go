@@ -17,25 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/roottest"
 )
 
 // needRoot skips (or, under CI=true, fails) a test that needs root and
 // the ip tool.
 func needRoot(tb testing.TB) {
 	tb.Helper()
-	missing := ""
-	if os.Geteuid() != 0 {
-		missing = "root (network namespaces, AF_PACKET)"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		missing = "the ip tool (iproute2)"
-	}
-	if missing == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("this test needs %s, and CI=true", missing)
-	}
-	tb.Skipf("needs %s", missing)
+	roottest.Require(tb, "network namespaces, AF_PACKET", "ip")
 }
 
 var envSeq atomic.Int32

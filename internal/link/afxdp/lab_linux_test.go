@@ -23,29 +23,14 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/roottest"
 )
 
 // requireRoot skips (fails under CI=true) unless the test can create
 // namespaces and load BPF.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	var why string
-	if os.Geteuid() != 0 {
-		why = "needs root (network namespaces, XDP, AF_XDP)"
-	} else {
-		for _, tool := range []string{"ip", "ethtool"} {
-			if _, err := exec.LookPath(tool); err != nil {
-				why = "needs the " + tool + " command"
-			}
-		}
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why + " (CI=true: a missing privilege is a failure)")
-	}
-	t.Skip(why)
+	roottest.Require(t, "network namespaces, XDP, AF_XDP", "ip", "ethtool")
 }
 
 func ipCmd(t testing.TB, args ...string) {
