@@ -10,6 +10,7 @@ import (
 	"github.com/vsd/vsd/internal/config"
 	"github.com/vsd/vsd/internal/director"
 	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/neigh"
 )
 
 // batchSize is how many frames a worker takes from its queue at once.
@@ -93,6 +94,11 @@ func (d *Daemon) workerLoop(q link.Queue, w *director.Worker, cpu int) {
 				if nl, ok := r.Answer(f.Buf, f.Off, f.Len, int(f.Port)); ok {
 					f.Len = nl
 					f.Action = link.Tx
+					// The kernel would have learnt the asker's address
+					// from its request; it did not see it, so tell it.
+					if v6, addr, mac, ok := neigh.Requester(f.Bytes()); ok {
+						d.neigh.Learn(v6, addr, mac, int(f.Port))
+					}
 				}
 			}
 		}

@@ -387,6 +387,16 @@ func (t *Table) resolveNow(h *netlink.Handle, r request) {
 		ip = net.IP(r.addr[12:16]).To4()
 		fam = netlink.FAMILY_V4
 	}
+	if r.learn {
+		// What the kernel's ARP/NDP input does for a request addressed
+		// to it: a STALE entry with the sender's address.
+		err := h.NeighSet(&netlink.Neigh{LinkIndex: int(r.ifindex), Family: fam, IP: ip,
+			State: nudStale, HardwareAddr: net.HardwareAddr(r.mac[:])})
+		if err != nil {
+			t.useErrors.Add(1)
+		}
+		return
+	}
 	if !t.forceFallback {
 		// NTF_USE: the kernel looks the entry up (creating it when
 		// NLM_F_CREATE allows), ignores state and lladdr, and calls

@@ -311,3 +311,43 @@ func appendUnsolicitedNA(buf []byte, mac [6]byte, vip [16]byte) []byte {
 	writeNA(f[packet.EthernetHeaderLen:], &vip, &dst, mac, naOverride)
 	return buf
 }
+
+// Requester returns who asked, from a frame Answer has just turned into
+// a reply: the requester's address (datapath layout: IPv4-mapped for
+// IPv4) and MAC. ok is false for a reply to a duplicate-address probe
+// (sent to all-nodes: nobody to learn) or a frame that is no such reply.
+// No allocation.
+func Requester(frame []byte) (v6 bool, addr [16]byte, mac [6]byte, ok bool) {
+	eth := packet.Ethernet(frame)
+	if !eth.IsValid() {
+		return false, addr, mac, false
+	}
+	hl := eth.HeaderLen()
+	mac = eth.Destination()
+	if mac[0]&1 != 0 {
+		return false, addr, mac, false
+	}
+	switch eth.EtherType() {
+	case etherTypeARP:
+		a := frame[hl:]
+		if len(a) < arpHeaderLen || binary.BigEndian.Uint16(a[6:8]) != arpReply {
+			return false, addr, mac, false
+		}
+		addr = [16]byte{10: 0xff, 11: 0xff, 12: a[24], 13: a[25], 14: a[26], 15: a[27]}
+		if a[24]|a[25]|a[26]|a[27] == 0 { // the answer to an ARP probe (sender 0.0.0.0)
+			return false, addr, mac, false
+		}
+		return false, addr, mac, true
+	case packet.EtherTypeIPv6:
+		ip := frame[hl:]
+		if len(ip) < ipv6HeaderLen+naLen || ip[6] != uint8(packet.ProtoICMPv6) || ip[ipv6HeaderLen] != icmpNA {
+			return false, addr, mac, false
+		}
+		addr = [16]byte(ip[24:40])
+		if addr[0] == 0xff || addr == ([16]byte{}) {
+			return false, addr, mac, false
+		}
+		return true, addr, mac, true
+	}
+	return false, addr, mac, false
+}

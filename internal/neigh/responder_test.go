@@ -522,3 +522,46 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestRequester: the asker's address and MAC come back out of the replies
+// Answer makes, and nothing comes out of a reply to a probe.
+func TestRequester(t *testing.T) {
+	r := testResponder()
+	c4 := [16]byte(client4.As16())
+	c6 := [16]byte(client6.As16())
+	for _, c := range []struct {
+		name string
+		req  []byte
+		v6   bool
+		addr [16]byte
+		ok   bool
+	}{
+		{"ARP", arpFrame(t, arpSpec{spa: client4, tpa: vip4}), false, c4, true},
+		{"ARP VLAN", arpFrame(t, arpSpec{spa: client4, tpa: vip4, vlan: true}), false, c4, true},
+		{"ARP probe", arpFrame(t, arpSpec{spa: netip.IPv4Unspecified(), tpa: vip4}), false, [16]byte{}, false},
+		{"NS", nsFrame(t, nsSpec{}), true, c6, true},
+		{"NS VLAN", nsFrame(t, nsSpec{vlan: true}), true, c6, true},
+	} {
+		rep, ok := answer(r, c.req, 0)
+		if !ok {
+			t.Fatalf("%s: not answered", c.name)
+		}
+		v6, addr, mac, ok := Requester(rep)
+		if ok != c.ok {
+			t.Errorf("%s: ok %v, want %v", c.name, ok, c.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if v6 != c.v6 || addr != c.addr || !bytes.Equal(mac[:], clientMAC) {
+			t.Errorf("%s: %v %x %x, want %v %x %x", c.name, v6, addr, mac, c.v6, c.addr, clientMAC)
+		}
+	}
+	if _, _, _, ok := Requester(arpFrame(t, arpSpec{spa: client4, tpa: vip4})); ok {
+		t.Error("a request (not a reply) gave a requester")
+	}
+	if _, _, _, ok := Requester(nil); ok {
+		t.Error("an empty frame gave a requester")
+	}
+}

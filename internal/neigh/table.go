@@ -234,6 +234,10 @@ type request struct {
 	v6      bool
 	ifindex int32
 	addr    [16]byte
+	// learn: addr is at mac (seen in an ARP request or a neighbour
+	// solicitation vsd answered); record it instead of resolving.
+	learn bool
+	mac   [6]byte
 }
 
 // requestQueueLen bounds the queue of resolution requests; Resolve drops
@@ -334,6 +338,32 @@ func (t *Table) Resolve(v6 bool, addr [16]byte) (mac [6]byte, port uint16, ok bo
 	return mac, 0, false
 }
 
+// Learn tells the table that addr (datapath layout, like Resolve) is at
+// mac on port: the sender of an ARP request or neighbour solicitation for a
+// VIP that vsd answered. The kernel would have made a STALE neighbour entry
+// from such a request had it seen it (it did not: the request was vsd's);
+// Run makes that entry, so the reply to the sender's first packet does not
+// wait for a resolution. Nothing is queued when the table already has this
+// MAC for addr. Lock-free, allocation-free, never blocks.
+func (t *Table) Learn(v6 bool, addr [16]byte, mac [6]byte, port int) {
+	if port < 0 || port >= len(t.ports) || mac == ([6]byte{}) || mac[0]&1 != 0 {
+		return
+	}
+	if !v6 {
+		addr = [16]byte{10: 0xff, 11: 0xff, 12: addr[12], 13: addr[13], 14: addr[14], 15: addr[15]}
+		if addr[12]|addr[13]|addr[14]|addr[15] == 0 {
+			return
+		}
+	} else if addr == ([16]byte{}) || addr[0] == 0xff {
+		return
+	}
+	k := neighKey{ifindex: int32(t.ports[port].Index), addr: addr}
+	if n, have := t.snap.Load().neighs[k]; have && n.state&nudUsable != 0 && n.mac == mac {
+		return
+	}
+	t.request(request{v6: v6, ifindex: k.ifindex, addr: addr, learn: true, mac: mac})
+}
+
 // request queues r unless the same request was queued recently or the
 // queue is full. It never blocks.
 func (t *Table) request(r request) {
@@ -342,6 +372,9 @@ func (t *Table) request(r request) {
 		h = (h ^ uint64(b)) * 1099511628211
 	}
 	h = (h^uint64(uint32(r.ifindex)))*1099511628211 | 1
+	if r.learn {
+		h ^= 2 // a learned address does not hide a resolution request, nor the reverse
+	}
 	slot := &t.recent[h&uint64(len(t.recent)-1)]
 	if slot.Load() == h {
 		return

@@ -240,3 +240,53 @@ func BenchmarkResolve(b *testing.B) {
 		tb.Resolve(false, hit)
 	}
 }
+
+// TestLearn: an asker's address is queued for the kernel unless the table
+// already has it at that MAC; nonsense is ignored.
+func TestLearn(t *testing.T) {
+	tb := testTable(t)
+	drain := func() []request {
+		var out []request
+		for {
+			select {
+			case r := <-tb.reqs:
+				out = append(out, r)
+			default:
+				return out
+			}
+		}
+	}
+	_, known := a16("10.1.0.5") // reachable at macA on port 0 (ifindex 10)
+	tb.Learn(false, known, macA, 0)
+	if got := drain(); len(got) != 0 {
+		t.Errorf("a known address at its MAC was queued: %+v", got)
+	}
+	tb.Learn(false, known, macB, 0) // moved to another MAC
+	_, fresh := a16("10.1.0.77")
+	tb.Learn(false, fresh, macC, 0)
+	_, v6 := a16("2001:db8:1::77")
+	tb.Learn(true, v6, macC, 0)
+	got := drain()
+	if len(got) != 3 {
+		t.Fatalf("queued %+v, want 3 learn requests", got)
+	}
+	for _, r := range got {
+		if !r.learn || r.ifindex != 10 {
+			t.Errorf("request %+v: want a learn on ifindex 10", r)
+		}
+	}
+	if got[1].mac != macC || got[1].addr != fresh {
+		t.Errorf("learn %+v, want %x at %x", got[1], fresh, macC)
+	}
+	_, zero := a16("0.0.0.0")
+	tb.Learn(false, zero, macA, 0)
+	tb.Learn(false, fresh, [6]byte{0x01, 0, 0x5e, 0, 0, 1}, 0) // multicast MAC
+	tb.Learn(false, fresh, macA, 7)                            // no such port
+	tb.Learn(true, [16]byte{0: 0xff, 1: 2, 15: 1}, macA, 0)    // multicast address
+	if got := drain(); len(got) != 0 {
+		t.Errorf("nonsense was queued: %+v", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { tb.Learn(false, known, macA, 0) }); n != 0 {
+		t.Errorf("Learn allocates %v times", n)
+	}
+}
