@@ -179,8 +179,12 @@ func (d *Daemon) logStarted() {
 			d.cfg.Path, len(snap.Services), dests, d.cfg.ControlSocket)
 		return
 	}
-	d.log.Printf("running on %s: %d services, %d real servers, %d workers; control socket %s",
-		d.dp.describe(), len(snap.Services), dests, len(d.dp.queues()), d.cfg.ControlSocket)
+	workers := "1 worker"
+	if n := len(d.dp.queues()); n != 1 {
+		workers = fmt.Sprintf("%d workers", n)
+	}
+	d.log.Printf("running on %s: %d services, %d real servers, %s; control socket %s",
+		d.dp.describe(), len(snap.Services), dests, workers, d.cfg.ControlSocket)
 }
 
 // applyEngineSettings sets the timeouts and tunables of cfg on the engine.

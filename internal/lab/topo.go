@@ -197,6 +197,18 @@ func (t *Topo) buildNet() error {
 	if t.Director, err = l.NS("director"); err != nil {
 		return err
 	}
+	// Fresh interfaces: skip IPv6 duplicate-address detection, which
+	// holds a new link-local address (and the neighbour discovery that
+	// needs it) for a second or two; a director that has been up a while
+	// has none pending.
+	for _, ns := range []*netns.NS{t.Switch, t.Client, t.Director} {
+		if err := must(
+			func() error { return ns.Sysctl("net.ipv6.conf.all.accept_dad", "0") },
+			func() error { return ns.Sysctl("net.ipv6.conf.default.accept_dad", "0") },
+		); err != nil {
+			return err
+		}
+	}
 	sw := t.Switch
 	if err := must(
 		func() error { return sw.IP("link", "add", "brf", "type", "bridge") },
@@ -234,6 +246,12 @@ func (t *Topo) buildNet() error {
 		name := fmt.Sprintf("rs%d", i+1)
 		s, err := l.NS(name)
 		if err != nil {
+			return err
+		}
+		if err := must(
+			func() error { return s.Sysctl("net.ipv6.conf.all.accept_dad", "0") },
+			func() error { return s.Sysctl("net.ipv6.conf.default.accept_dad", "0") },
+		); err != nil {
 			return err
 		}
 		t.Servers = append(t.Servers, s)
