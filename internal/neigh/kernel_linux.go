@@ -376,6 +376,7 @@ func (t *Table) rebuild(h *netlink.Handle, routesDirty bool) error {
 	t.snap.Store(buildSnapshot(t.ports, routes, neighs))
 	t.rebuilds.Add(1)
 	t.clearRecent()
+	t.clearLearned()
 	return nil
 }
 

@@ -2,6 +2,7 @@ package neigh
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -260,6 +261,13 @@ type Table struct {
 	// every second and after every rebuild.
 	recent [256]atomic.Uint64
 
+	// learned holds addresses Learn saw until the next rebuild, so
+	// Resolve can use them before the kernel's entry (which Learn also
+	// asks for) reaches a snapshot: the first reply to a client that just
+	// asked for a VIP comes a few hundred µs after the question, a
+	// rebuild some milliseconds later.
+	learned [64]learnSlot
+
 	requests, dropped, rebuilds, useErrors, fallbacks atomic.Uint64
 
 	forceFallback bool // tests: skip NTF_USE
@@ -334,8 +342,77 @@ func (t *Table) Resolve(v6 bool, addr [16]byte) (mac [6]byte, port uint16, ok bo
 		}
 		return n.mac, e.port, true
 	}
+	// No usable kernel entry (yet): perhaps the next hop has just asked
+	// for a VIP. What it told us is fresher than a FAILED or INCOMPLETE
+	// entry, as it is for the kernel's own ARP input.
+	if m, ok := t.learned[learnIndex(&k.addr, int(e.port))].get(&k.addr, int(e.port)); ok {
+		return m, e.port, true
+	}
 	t.request(request{v6: v6, ifindex: k.ifindex, addr: k.addr})
 	return mac, 0, false
+}
+
+// learnSlot is one learned address, written under a sequence lock made of
+// atomics (a writer takes it by moving seq from even to odd and gives it
+// back at the next even value; a reader that sees seq odd or changed
+// ignores what it read). mp == 0 means empty.
+type learnSlot struct {
+	seq    atomic.Uint64
+	a0, a1 atomic.Uint64 // the address, datapath layout
+	mp     atomic.Uint64 // MAC in the low 48 bits, port+1 above
+}
+
+func learnIndex(addr *[16]byte, port int) int {
+	h := binary.LittleEndian.Uint64(addr[0:8])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(addr[8:16]) ^ uint64(port)
+	h *= 0xff51afd7ed558ccd
+	return int(h >> 58) // 64 slots
+}
+
+// put stores addr → mac, port unless another writer holds the slot.
+func (sl *learnSlot) put(addr *[16]byte, mac [6]byte, port int) {
+	s := sl.seq.Load()
+	if s&1 != 0 || !sl.seq.CompareAndSwap(s, s+1) {
+		return
+	}
+	sl.a0.Store(binary.LittleEndian.Uint64(addr[0:8]))
+	sl.a1.Store(binary.LittleEndian.Uint64(addr[8:16]))
+	var mp uint64
+	if port >= 0 {
+		for i, b := range mac {
+			mp |= uint64(b) << (8 * i)
+		}
+		mp |= uint64(port+1) << 48
+	}
+	sl.mp.Store(mp)
+	sl.seq.Store(s + 2)
+}
+
+// get returns the MAC learned for addr on port, if this slot holds it.
+func (sl *learnSlot) get(addr *[16]byte, port int) (mac [6]byte, ok bool) {
+	s := sl.seq.Load()
+	if s&1 != 0 {
+		return mac, false
+	}
+	a0, a1, mp := sl.a0.Load(), sl.a1.Load(), sl.mp.Load()
+	if sl.seq.Load() != s || mp == 0 || mp>>48 != uint64(port+1) ||
+		a0 != binary.LittleEndian.Uint64(addr[0:8]) || a1 != binary.LittleEndian.Uint64(addr[8:16]) {
+		return mac, false
+	}
+	for i := range mac {
+		mac[i] = byte(mp >> (8 * i))
+	}
+	return mac, true
+}
+
+// clearLearned forgets the learned addresses (each rebuild: the kernel's
+// entries, which Learn asked for, are in the new snapshot).
+func (t *Table) clearLearned() {
+	var zero [16]byte
+	for i := range t.learned {
+		if t.learned[i].mp.Load() != 0 {
+			t.learned[i].put(&zero, [6]byte{}, -1)
+		}
+	}
 }
 
 // Learn tells the table that addr (datapath layout, like Resolve) is at
@@ -361,6 +438,7 @@ func (t *Table) Learn(v6 bool, addr [16]byte, mac [6]byte, port int) {
 	if n, have := t.snap.Load().neighs[k]; have && n.state&nudUsable != 0 && n.mac == mac {
 		return
 	}
+	t.learned[learnIndex(&addr, port)].put(&addr, mac, port)
 	t.request(request{v6: v6, ifindex: k.ifindex, addr: addr, learn: true, mac: mac})
 }
 

@@ -290,3 +290,47 @@ func TestLearn(t *testing.T) {
 		t.Errorf("Learn allocates %v times", n)
 	}
 }
+
+// TestLearnedResolves: what Learn saw resolves at once, before any
+// rebuild; a rebuild forgets it; concurrent writers and readers are safe.
+func TestLearnedResolves(t *testing.T) {
+	tb := testTable(t)
+	v6, fresh := a16("10.1.0.77") // on-link on port 0, unknown to the kernel
+	if _, _, ok := tb.Resolve(v6, fresh); ok {
+		t.Fatal("an unknown address resolved")
+	}
+	tb.Learn(v6, fresh, macC, 0)
+	mac, port, ok := tb.Resolve(v6, fresh)
+	if !ok || mac != macC || port != 0 {
+		t.Fatalf("after Learn: %x %d %v, want %x on port 0", mac, port, ok, macC)
+	}
+	if _, _, ok := tb.Resolve(v6, [16]byte{10: 0xff, 11: 0xff, 12: 10, 13: 1, 14: 0, 15: 78}); ok {
+		t.Error("a neighbouring address resolved through the learned one")
+	}
+	if n := testing.AllocsPerRun(100, func() { tb.Resolve(v6, fresh) }); n != 0 {
+		t.Errorf("Resolve of a learned address allocates %v times", n)
+	}
+	tb.clearLearned()
+	if _, _, ok := tb.Resolve(v6, fresh); ok {
+		t.Error("a learned address survived the rebuild's clear")
+	}
+	// Writers and readers at once (run with -race).
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				a := fresh
+				a[15] = byte(i)
+				if w%2 == 0 {
+					tb.Learn(false, a, macA, 0)
+				} else if m, _, ok := tb.Resolve(false, a); ok && m != macA && m != macB && m != macC && m != macG {
+					t.Errorf("torn read: %x", m)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
