@@ -175,18 +175,26 @@ func (s *selftest) transfer(t *testing.T) string {
 	return strings.TrimSpace(string(peer))
 }
 
+// vipOnServer are the real server's steps for DR and TUN in ipvs.sh: the
+// VIP on lo, never announced, and no reverse-path filter (requests arrive
+// on veth21, replies leave by veth20).
+func (s *selftest) vipOnServer() []func() error {
+	return []func() error{
+		func() error { return s.ns2.Sysctl("net.ipv4.conf.all.arp_ignore", "1") },
+		func() error { return s.ns2.Sysctl("net.ipv4.conf.all.arp_announce", "2") },
+		func() error { return s.ns2.Sysctl("net.ipv4.conf.all.rp_filter", "0") },
+		func() error { return s.ns2.Sysctl("net.ipv4.conf.veth21.rp_filter", "0") },
+		func() error { return s.ns2.IP("addr", "add", stVIP+"/32", "dev", "lo") },
+	}
+}
+
 func TestSelftestIPVS(t *testing.T) {
 	needRoot(t, "socat", "ethtool", "timeout")
 	t.Run("DR", func(t *testing.T) {
 		s := setupSelftest(t, "dr")
-		if err := must(
+		if err := must(append([]func() error{
 			func() error { return s.ns1.Sysctl("net.ipv4.ip_forward", "1") },
-			func() error { return s.ns2.Sysctl("net.ipv4.conf.all.arp_ignore", "1") },
-			func() error { return s.ns2.Sysctl("net.ipv4.conf.all.arp_announce", "2") },
-			func() error { return s.ns2.Sysctl("net.ipv4.conf.all.rp_filter", "0") },
-			func() error { return s.ns2.Sysctl("net.ipv4.conf.veth21.rp_filter", "0") },
-			func() error { return s.ns2.IP("addr", "add", stVIP+"/32", "dev", "lo") },
-		); err != nil {
+		}, s.vipOnServer()...)...); err != nil {
 			t.Fatal(err)
 		}
 		s.startDirector(t, "dr")
@@ -206,15 +214,10 @@ func TestSelftestIPVS(t *testing.T) {
 	})
 	t.Run("TUN", func(t *testing.T) {
 		s := setupSelftest(t, "tun")
-		if err := must(
+		if err := must(append([]func() error{
 			func() error { return s.ns1.Sysctl("net.ipv4.ip_forward", "0") },
 			func() error { return s.ns1.Sysctl("net.ipv4.conf.all.send_redirects", "0") },
-			func() error { return s.ns2.Sysctl("net.ipv4.conf.all.arp_ignore", "1") },
-			func() error { return s.ns2.Sysctl("net.ipv4.conf.all.arp_announce", "2") },
-			func() error { return s.ns2.Sysctl("net.ipv4.conf.all.rp_filter", "0") },
-			func() error { return s.ns2.Sysctl("net.ipv4.conf.veth21.rp_filter", "0") },
-			func() error { return s.ns2.IP("addr", "add", stVIP+"/32", "dev", "lo") },
-		); err != nil {
+		}, s.vipOnServer()...)...); err != nil {
 			t.Fatal(err)
 		}
 		// No ipip module here: the shipped decapsulator stands in for tunl0.
