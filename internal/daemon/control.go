@@ -94,6 +94,17 @@ type Status struct {
 	Drops       map[string]uint64 `json:"drops,omitempty"`
 	Events      map[string]uint64 `json:"events,omitempty"`
 	Ports       []PortStatus      `json:"ports,omitempty"`
+	Link        *LinkStatus       `json:"link,omitempty"`
+}
+
+// LinkStatus are the datapath's own counters, summed over its queues.
+type LinkStatus struct {
+	RxDropped uint64 `json:"rx_dropped"` // frames the kernel dropped: a ring was full
+	TxDropped uint64 `json:"tx_dropped"` // Tx frames that found no ring slot
+	PassLost  uint64 `json:"pass_lost"`  // Pass verdicts AF_XDP could not hand back to the kernel
+	Kicks     uint64 `json:"kicks"`      // TX wake-up syscalls
+	Polls     uint64 `json:"polls"`      // poll syscalls
+	FillEmpty uint64 `json:"fill_empty"` // AF_XDP fill ring found empty before a poll
 }
 
 // PortStatus are one port's link counters, summed over its queues.
@@ -132,8 +143,15 @@ func (d *Daemon) Status() Status {
 		for i, p := range d.ports {
 			s.Ports[i].Name = p.name
 		}
+		s.Link = &LinkStatus{}
 		for _, q := range d.dp.queues() {
 			st := q.Stats()
+			s.Link.RxDropped += st.RxDropped
+			s.Link.TxDropped += st.TxDropped
+			s.Link.PassLost += st.PassLost
+			s.Link.Kicks += st.Kicks
+			s.Link.Polls += st.Polls
+			s.Link.FillEmpty += st.FillEmpty
 			for i := range s.Ports {
 				s.Ports[i].RxFrames += st.PerPortRx[i]
 				s.Ports[i].TxFrames += st.PerPortTx[i]

@@ -110,6 +110,8 @@ func RunNetLab(ctx context.Context, o NetLabOptions) (*NetLabResult, error) {
 			fmt.Fprintf(w, ", %s %d", k, v)
 		}
 		fmt.Fprintf(w, "; %d connections in the table\n", st.Connections)
+		fmt.Fprintf(w, "datapath: %d frames lost to full rings on receive, %d on send, %d passed frames lost\n",
+			st.Link.RxDropped, st.Link.TxDropped, st.Link.PassLost)
 	}
 	if o.Keep {
 		fmt.Fprintf(o.Progress, "vsd lab: -keep: namespaces %s-* stay until Ctrl-C (try: ip netns exec %s curl %s)\n",

@@ -572,6 +572,11 @@ type VSDStatus struct {
 	Tx          uint64            `json:"tx"`
 	Drop        uint64            `json:"drop"`
 	Drops       map[string]uint64 `json:"drops"`
+	Link        struct {
+		RxDropped uint64 `json:"rx_dropped"`
+		TxDropped uint64 `json:"tx_dropped"`
+		PassLost  uint64 `json:"pass_lost"`
+	} `json:"link"`
 }
 
 // Status returns vsd's status.

@@ -373,10 +373,11 @@ func (t *Table) rebuild(h *netlink.Handle, routesDirty bool) error {
 	if err != nil {
 		return err
 	}
-	t.snap.Store(buildSnapshot(t.ports, routes, neighs))
+	snap := buildSnapshot(t.ports, routes, neighs)
+	t.snap.Store(snap)
 	t.rebuilds.Add(1)
 	t.clearRecent()
-	t.clearLearned()
+	t.clearLearned(snap)
 	return nil
 }
 

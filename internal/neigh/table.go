@@ -404,13 +404,29 @@ func (sl *learnSlot) get(addr *[16]byte, port int) (mac [6]byte, ok bool) {
 	return mac, true
 }
 
-// clearLearned forgets the learned addresses (each rebuild: the kernel's
-// entries, which Learn asked for, are in the new snapshot).
-func (t *Table) clearLearned() {
+// clearLearned forgets the learned addresses the kernel now has an entry
+// for in snap (Learn asked it to make one): from then on the kernel's word
+// counts, also when it finds the address gone. A learned address the
+// kernel does not know yet stays, so a rebuild that happens to run between
+// Learn and the kernel's update does not lose it.
+func (t *Table) clearLearned(snap *snapshot) {
 	var zero [16]byte
 	for i := range t.learned {
-		if t.learned[i].mp.Load() != 0 {
-			t.learned[i].put(&zero, [6]byte{}, -1)
+		sl := &t.learned[i]
+		s := sl.seq.Load()
+		mp := sl.mp.Load()
+		if mp == 0 || s&1 != 0 {
+			continue
+		}
+		var addr [16]byte
+		binary.LittleEndian.PutUint64(addr[0:8], sl.a0.Load())
+		binary.LittleEndian.PutUint64(addr[8:16], sl.a1.Load())
+		port := int(mp>>48) - 1
+		if sl.seq.Load() != s || port < 0 || port >= len(t.ports) {
+			continue
+		}
+		if _, have := snap.neighs[neighKey{ifindex: int32(t.ports[port].Index), addr: addr}]; have {
+			sl.put(&zero, [6]byte{}, -1)
 		}
 	}
 }

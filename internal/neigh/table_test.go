@@ -310,9 +310,18 @@ func TestLearnedResolves(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { tb.Resolve(v6, fresh) }); n != 0 {
 		t.Errorf("Resolve of a learned address allocates %v times", n)
 	}
-	tb.clearLearned()
+	// A rebuild whose snapshot does not know the address yet keeps it.
+	tb.clearLearned(tb.snap.Load())
+	if _, _, ok := tb.Resolve(v6, fresh); !ok {
+		t.Error("a rebuild before the kernel knew the address dropped it")
+	}
+	// Once the kernel has an entry, even a FAILED one, its word counts.
+	s := tb.snap.Load()
+	k := neighKey{ifindex: int32(tb.ports[0].Index), addr: fresh}
+	s.neighs[k] = neighEntry{state: nudFailed}
+	tb.clearLearned(s)
 	if _, _, ok := tb.Resolve(v6, fresh); ok {
-		t.Error("a learned address survived the rebuild's clear")
+		t.Error("a learned address overruled the kernel's FAILED entry")
 	}
 	// Writers and readers at once (run with -race).
 	var wg sync.WaitGroup
