@@ -15,6 +15,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 )
@@ -347,5 +348,75 @@ func TestWrkThroughDirector(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAutoFallsBackToAFPacket: with datapath auto and an interface whose
+// XDP hook another live program holds (through a bpf_link vsd must not
+// break), vsd says why it cannot use AF_XDP, runs on AF_PACKET instead, and
+// the services work.
+func TestAutoFallsBackToAFPacket(t *testing.T) {
+	needRoot(t, "nginx", "ethtool")
+	topo := buildTopo(t, TopoOptions{Server: "go", Datapath: "afxdp", Methods: []Method{NAT, DR}})
+	if err := topo.StopVSD(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "foreign_pass", Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	var lk link.Link
+	err = topo.Director.Do(func() error {
+		ifi, err := net.InterfaceByName("back")
+		if err != nil {
+			return err
+		}
+		lk, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("attaching the foreign program: %v", err)
+	}
+	defer lk.Close()
+	cfg := strings.Replace(topo.Config(), "datapath: afxdp", "datapath: auto", 1)
+	if err := os.WriteFile(topo.ConfigPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := topo.StartVSD(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := topo.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Datapath, "AF_PACKET") {
+		t.Fatalf("datapath %q, want the AF_PACKET fallback", st.Datapath)
+	}
+	if log := topo.VSD.Log(); !strings.Contains(log, "falling back to AF_PACKET") || !strings.Contains(log, "back") {
+		t.Errorf("the log does not say why it fell back:\n%s", log)
+	}
+	for _, m := range []Method{NAT, DR} {
+		sr := topo.RunService(ctx, m, false, 30, 3)
+		if sr.Err != nil {
+			t.Fatal(sr.Err)
+		}
+		for _, p := range sr.Problems {
+			t.Errorf("%s: %s", m, p)
+		}
+	}
+	// The foreign program is still there: vsd did not take it away; and
+	// the steering program it had attached to front before it hit back
+	// was taken off again.
+	if xdpProgOn(t, topo, "back") == 0 {
+		t.Error("the foreign XDP program is gone")
+	}
+	if id := xdpProgOn(t, topo, "front"); id != 0 {
+		t.Errorf("XDP program %d left on front after the fallback", id)
 	}
 }
