@@ -26,11 +26,8 @@ func runDecap(args []string, stderr io.Writer) int {
 	vipList := fs.String("vip", "", "VIPs to decapsulate for, comma-separated")
 	guePort := fs.Uint("gue-port", 0, "also strip GUE on this UDP port (0 = IPIP only)")
 	modeName := fs.String("xdp-mode", "auto", "auto (native, else generic), native or generic")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr, true); !ok {
+		return code
 	}
 	vips, err := parseDecap(*dev, *vipList, *guePort, fs.Args())
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,15 +28,8 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Server, "server", "auto", "real server program: auto (nginx if installed, else vsd lab-server), nginx or go")
 	fs.BoolVar(&o.Keep, "keep", false, "leave the namespaces running until Ctrl-C (to look around)")
 	families := fs.String("families", "4,6", "address families to test: 4, 6 or 4,6")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "vsd lab: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args, stderr, false); !ok {
+		return code
 	}
 	if o.Requests < 1 || o.Requests > 100000 {
 		fmt.Fprintf(stderr, "vsd lab: -requests %d: must be 1..100000\n", o.Requests)
@@ -89,11 +81,8 @@ func runLabServer(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "name to answer with")
 	listen := fs.String("listen", ":80,[::]:80", "addresses to listen on, comma-separated")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr, false); !ok {
+		return code
 	}
 	if *name == "" {
 		fmt.Fprintln(stderr, "vsd lab-server: --name is required")
@@ -119,11 +108,8 @@ func runLabClient(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Concurrency, "c", 4, "parallel connections")
 	closeConns := fs.Bool("close", false, "a new connection per request (Connection: close)")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Second, "per request")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr, false); !ok {
+		return code
 	}
 	if o.URL == "" {
 		fmt.Fprintln(stderr, "vsd lab-client: --url is required")

@@ -65,6 +65,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// parseFlags parses a command's flags. It returns ok=false with the exit
+// code when the command must stop: 0 after -h (the flag package printed
+// the usage), 2 for a bad flag (printed too) or, unless extra is allowed,
+// an argument that is not a flag.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, extra bool) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if !extra && fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
+}
+
 // errHelp means -h was asked for: the flag package printed the usage.
 var errHelp = errors.New("help")
 

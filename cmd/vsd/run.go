@@ -18,16 +18,9 @@ import (
 func runDaemon(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vsd run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML); see docs/CONFIG.md")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "vsd run: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	path := fs.String("config", "", "configuration file (YAML; docs/CONFIG.md, every key in internal/config/testdata/vsd.yaml)")
+	if code, ok := parseFlags(fs, args, stderr, false); !ok {
+		return code
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "vsd run: --config FILE is required")
