@@ -117,3 +117,18 @@ func (p *prog) storeAddr6(off int16, src asm.Register, srcOff int16) {
 		)
 	}
 }
+
+// ipv4HeaderLen checks the IPv4 header at ptr (its first 20 bytes already
+// bounds-checked): version 4 and IHL ≥ 5, else jump to fail. It leaves
+// the header length in bytes in hlen and clobbers tmp.
+func (p *prog) ipv4HeaderLen(ptr, hlen, tmp asm.Register, fail string) {
+	p.emit(
+		asm.LoadMem(hlen, ptr, 0, asm.Byte),
+		asm.Mov.Reg(tmp, hlen),
+		asm.And.Imm(tmp, 0xf0),
+		asm.JNE.Imm(tmp, 0x40, fail),
+		asm.And.Imm(hlen, 0x0f),
+		asm.JLT.Imm(hlen, 5, fail),
+		asm.LSh.Imm(hlen, 2),
+	)
+}

@@ -90,14 +90,8 @@ func (c *classifier) emit(p *prog) {
 	// IPv4.
 	p.mark(ipv4)
 	p.bounds(asm.R9, asm.R8, 20, labelNotOurs)
+	p.ipv4HeaderLen(asm.R9, asm.R3, asm.R4, labelNotOurs)
 	p.emit(
-		asm.LoadMem(asm.R3, asm.R9, 0, asm.Byte),
-		asm.Mov.Reg(asm.R4, asm.R3),
-		asm.And.Imm(asm.R4, 0xf0),
-		asm.JNE.Imm(asm.R4, 0x40, labelNotOurs),
-		asm.And.Imm(asm.R3, 0x0f),
-		asm.JLT.Imm(asm.R3, 5, labelNotOurs),
-		asm.LSh.Imm(asm.R3, 2),
 		asm.Mov.Reg(asm.R7, asm.R9),
 		asm.Add.Reg(asm.R7, asm.R3), // r7: transport header
 		asm.LoadMem(asm.R4, asm.R9, 9, asm.Byte),

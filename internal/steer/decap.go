@@ -193,14 +193,8 @@ func decapInsns(vips *ebpf.Map, guePort uint16) asm.Instructions {
 	p.mark("d_o4")
 	p.emit(asm.Mov.Reg(asm.R4, asm.R7), asm.Add.Reg(asm.R4, asm.R9))
 	p.bounds(asm.R4, asm.R8, 20, pass)
+	p.ipv4HeaderLen(asm.R4, asm.R3, asm.R5, pass)
 	p.emit(
-		asm.LoadMem(asm.R3, asm.R4, 0, asm.Byte),
-		asm.Mov.Reg(asm.R5, asm.R3),
-		asm.And.Imm(asm.R5, 0xf0),
-		asm.JNE.Imm(asm.R5, 0x40, pass),
-		asm.And.Imm(asm.R3, 0x0f),
-		asm.JLT.Imm(asm.R3, 5, pass),
-		asm.LSh.Imm(asm.R3, 2),
 		asm.LoadMem(asm.R5, asm.R4, 6, asm.Half),
 		asm.And.Imm(asm.R5, n16(0x3fff)), // MF or an offset: a fragment
 		asm.JNE.Imm(asm.R5, 0, pass),
