@@ -24,6 +24,7 @@ var layerTable = map[string]int{
 	"internal/packet":   0,
 	"internal/link":     0,
 	"internal/roottest": 0, // tests only: the skip-or-fail rule for privileged tests
+	"api":               0, // the control API's types and client (imports nothing of vsd)
 
 	"internal/state":   1,
 	"internal/service": 1,
@@ -46,6 +47,8 @@ var layerTable = map[string]int{
 	"internal/listing":  layerControl,
 	"internal/archtest": layerControl, // tests only
 	"internal/lab":      layerControl, // assembles sim + director + listing for vsd sim / vsd lab
+	"internal/control":  layerControl, // the control API's server: operations on the service set, table views
+	"internal/vsadm":    layerControl, // the ipvsadm-compatible command line
 }
 
 // sameLayerAllowed lists the only same-layer imports allowed, as
@@ -58,6 +61,10 @@ var sameLayerAllowed = map[[2]string]bool{
 	{"internal/lab", "internal/config"}:     true, // and writes the daemon's configuration
 	{"internal/daemon", "internal/config"}:  true, // the daemon applies the file
 	{"internal/daemon", "internal/listing"}: true, // and serves the ipvsadm table
+	{"internal/daemon", "internal/control"}: true, // and the control API
+	{"internal/lab", "internal/control"}:    true, // the lab reads the table as the API shows it
+	{"internal/vsadm", "internal/listing"}:  true, // vsadm prints ipvsadm's layouts
+	{"internal/control", "internal/config"}: true, // timeouts and tunables share the file's names
 	{"internal/benchlab", "internal/netns"}: true, // the benchmark's testbed
 }
 
