@@ -110,7 +110,7 @@ func (k ServiceKey) String() string {
 // servers and counters.
 type Service struct {
 	ServiceKey
-	Scheduler  string `json:"scheduler"`            // "" means wlc
+	Scheduler  string `json:"scheduler"`             // "" means wlc
 	SchedFlags uint32 `json:"sched_flags,omitempty"` // SchedFlag1|2|3
 	Persistent bool   `json:"persistent,omitempty"`
 	Timeout    uint32 `json:"timeout,omitempty"` // persistence timeout, seconds
