@@ -176,7 +176,9 @@ func TestApplyRoundTrip(t *testing.T) {
 	d1.Bind(false, true)
 	d2.Bind(true, false)
 	d3.Bind(false, false)
-	d1.Stats.Conns.Add(7)
+	for range 7 {
+		d1.Stats.AddConn(service.Shard{})
+	}
 	udpSched := set.Snapshot().Find(udp).Sched
 	ids := [3]service.DestID{d1.ID, d2.ID, d3.ID}
 
@@ -210,8 +212,8 @@ SCTP 10.0.0.1:9 wlc flags=0x0 timeout=0 mask=32
 	if e1, e2 := destOf(t, set, tcp, "10.0.1.1"), destOf(t, set, tcp, "10.0.1.2"); e1 != d1 || e2 != d2 {
 		t.Fatalf("kept real servers were replaced: %p→%p, %p→%p", d1, e1, d2, e2)
 	}
-	if d1.Active.Load() != 1 || d1.Inactive.Load() != 1 || d2.Persist.Load() != 1 || d1.Stats.Conns.Load() != 7 || d1.ID != ids[0] || d2.ID != ids[1] {
-		t.Errorf("counters or ids lost: d1 %d/%d conns %d, d2 persist %d", d1.Active.Load(), d1.Inactive.Load(), d1.Stats.Conns.Load(), d2.Persist.Load())
+	if d1.Active.Load() != 1 || d1.Inactive.Load() != 1 || d2.Persist.Load() != 1 || d1.Stats.Sum().Conns != 7 || d1.ID != ids[0] || d2.ID != ids[1] {
+		t.Errorf("counters or ids lost: d1 %d/%d conns %d, d2 persist %d", d1.Active.Load(), d1.Inactive.Load(), d1.Stats.Sum().Conns, d2.Persist.Load())
 	}
 	if !d1.Available() || !d2.Available() {
 		t.Error("kept real servers are no longer available")

@@ -71,6 +71,8 @@ type Engine struct {
 
 	neighGen atomic.Uint64 // bumped when next hops change
 
+	stats service.Stats // the director's traffic totals (/proc/net/ip_vs_stats)
+
 	mu      sync.Mutex // guards workers
 	workers []*Worker
 
@@ -148,6 +150,17 @@ func (e *Engine) SetTunables(t Tunables) { e.tun.Store(&t) }
 
 // Tunables returns the tunables in force.
 func (e *Engine) Tunables() Tunables { return *e.tun.Load() }
+
+// Stats returns the director's traffic totals; shard i of it is worker i's
+// (workers beyond service.StatShards share shards).
+func (e *Engine) Stats() *service.Stats { return &e.stats }
+
+// Workers returns how many workers the engine has made.
+func (e *Engine) Workers() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.workers)
+}
 
 // Table returns the connection table (for listings and control).
 func (e *Engine) Table() *conntrack.Table { return e.table }

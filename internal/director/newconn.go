@@ -60,6 +60,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 				t.Unlock(h)
 				t.Uncontrol(tidx)
 				if ok {
+					w.countIn(b, info.dest)
 					w.transmit(f, b, &info)
 				}
 				return
@@ -90,7 +91,8 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		if tidx != 0 {
 			t.Uncontrol(tidx)
 		}
-		svc.Stats.Conns.Add(1)
+		w.countConn(b, d)
+		w.countIn(b, d)
 		w.event(EventOnePacket)
 		info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
 		w.transmit(f, b, &info)
@@ -113,7 +115,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		return
 	}
 	d.Bind(false, true)
-	svc.Stats.Conns.Add(1)
+	w.countConn(b, d)
 	w.event(EventNewConn)
 	e := t.At(idx)
 	dir := state.Input
@@ -123,6 +125,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 	info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
 	w.transitionLocked(e, d, dir, b)
 	t.Unlock(h)
+	w.countIn(b, d)
 	w.transmit(f, b, &info)
 }
 

@@ -1,6 +1,8 @@
 package director
 
 import (
+	"sync/atomic"
+
 	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/conntrack"
 	"github.com/vsd/vsd/internal/forward"
@@ -33,12 +35,22 @@ type Worker struct {
 	neigh neighCache
 	ipID  uint16
 	cnt   counters
+
+	// Which copy of the traffic counters (service.Stats) this worker
+	// writes; shared is set when a later worker got the same shard.
+	shard  int
+	shared atomic.Bool
 }
 
 // NewWorker returns a new worker of the engine.
 func (e *Engine) NewWorker() *Worker {
 	w := &Worker{e: e}
 	e.mu.Lock()
+	w.shard = len(e.workers) % service.StatShards
+	if len(e.workers) >= service.StatShards {
+		w.shared.Store(true)
+		e.workers[w.shard].shared.Store(true)
+	}
 	e.workers = append(e.workers, w)
 	e.mu.Unlock()
 	return w
@@ -51,11 +63,12 @@ type Result struct {
 
 // batch holds what is fixed for one Process call.
 type batch struct {
-	now  clock.Time
-	snap *service.Snapshot
-	tun  *Tunables
-	to   *state.Timeouts
-	res  Result
+	now   clock.Time
+	shard service.Shard
+	snap  *service.Snapshot
+	tun   *Tunables
+	to    *state.Timeouts
+	res   Result
 }
 
 // Process decides the fate of every frame in frames, in place: each frame's
@@ -63,7 +76,8 @@ type batch struct {
 // rewritten; Off/Len may change for tunnels and generated ICMP), Pass or
 // Drop. It allocates nothing.
 func (w *Worker) Process(frames []link.Frame, now clock.Time) Result {
-	b := batch{now: now, snap: w.e.snap.Load(), tun: w.e.tun.Load(), to: w.e.timeouts.Load()}
+	b := batch{now: now, snap: w.e.snap.Load(), tun: w.e.tun.Load(), to: w.e.timeouts.Load(),
+		shard: service.Shard{Index: w.shard, Shared: w.shared.Load()}}
 	w.neigh.gen = w.e.neighGen.Load()
 	total := len(frames)
 	for rest := frames; len(rest) > 0; {
@@ -208,6 +222,7 @@ func (w *Worker) frame(f *link.Frame, b *batch, res packet.Result, h uint32) {
 	if idx := t.LookupPacketLocked(h, p, b.now); idx != 0 {
 		if info, ok := w.inboundLocked(f, b, h, idx); ok {
 			t.Unlock(h)
+			w.countIn(b, info.dest)
 			w.transmit(f, b, &info)
 			return
 		}
@@ -324,6 +339,31 @@ func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir stat
 	en.Touch(b.now, b.to.Timeout(p.Proto, st))
 }
 
+// countIn counts the current packet, client to server, on its
+// destination, the destination's service and the director's totals
+// (kernel: ip_vs_in_stats).
+func (w *Worker) countIn(b *batch, d *service.Dest) {
+	n := int(w.p.Len) - int(w.p.L3Off)
+	d.Stats.AddIn(b.shard, n)
+	d.SvcStats.AddIn(b.shard, n)
+	w.e.stats.AddIn(b.shard, n)
+}
+
+// countOut counts the current packet, server to client (ip_vs_out_stats).
+func (w *Worker) countOut(b *batch, d *service.Dest) {
+	n := int(w.p.Len) - int(w.p.L3Off)
+	d.Stats.AddOut(b.shard, n)
+	d.SvcStats.AddOut(b.shard, n)
+	w.e.stats.AddOut(b.shard, n)
+}
+
+// countConn counts a newly scheduled connection (ip_vs_conn_stats).
+func (w *Worker) countConn(b *batch, d *service.Dest) {
+	d.Stats.AddConn(b.shard)
+	d.SvcStats.AddConn(b.shard)
+	w.e.stats.AddConn(b.shard)
+}
+
 // dest resolves an entry's destination id. A worker's batch snapshot may
 // be older than the one under which another worker created the entry, so
 // an id it does not know is looked up in the newest snapshot.
@@ -351,6 +391,9 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 	}
 	en := t.At(idx)
 	d := w.dest(b, en)
+	if d != nil && d.Available() {
+		w.countOut(b, d)
+	}
 	en.SetFlags(en.Flags() &^ conntrack.FlagNoOutput)
 	w.transitionLocked(en, d, state.Output, b)
 	method := service.Method(en.Method())

@@ -281,6 +281,7 @@ func (s *Set) AddDest(k Key, p DestParams) error {
 		d = &Dest{Svc: svc.Key, Addr: p.Addr, Port: p.Port, Addr16: p.Addr.As16()}
 		d.ID = s.allocID(d)
 	}
+	d.SvcStats = svc.Stats
 	d.cfg.Store(newConfig(&p, d.lastWeight()))
 	d.setFlag(destAvailable, true)
 	d.setFlag(destOverload, false)
@@ -433,7 +434,7 @@ func (s *Set) Snapshot() *Snapshot {
 
 // NewDest returns a destination outside any Set (for tests and tools).
 func NewDest(id DestID, addr netip.Addr, port uint16, cfg DestConfig) *Dest {
-	d := &Dest{ID: id, Addr: addr.Unmap(), Port: port, Addr16: addr.Unmap().As16()}
+	d := &Dest{ID: id, Addr: addr.Unmap(), Port: port, Addr16: addr.Unmap().As16(), SvcStats: new(Stats)}
 	if cfg.Weight != 0 && cfg.LastWeight == 0 {
 		cfg.LastWeight = cfg.Weight
 	}

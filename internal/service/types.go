@@ -118,8 +118,11 @@ type Dest struct {
 
 	flags atomic.Uint32 // destAvailable | destOverload
 
-	// Stats are the destination's traffic counters.
-	Stats Stats
+	// Stats are the destination's traffic counters; SvcStats are those of
+	// its service (shared by every snapshot of the service), so the packet
+	// path counts both from the destination alone.
+	Stats    Stats
+	SvcStats *Stats
 
 	trashedAt clock.Time // when it went to the trash (control side only)
 }
@@ -221,11 +224,6 @@ func (d *Dest) SetActive(active bool) {
 		d.Active.Add(-1)
 		d.Inactive.Add(1)
 	}
-}
-
-// Stats are 64-bit traffic counters (atomics, updated by workers).
-type Stats struct {
-	Conns, InPkts, OutPkts, InBytes, OutBytes atomic.Uint64
 }
 
 // Request is what a scheduler may look at for a new connection.
