@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/vsd/vsd/api"
 	"io"
 	"math"
 	"math/bits"
@@ -31,7 +32,7 @@ const (
 	DefaultBusyPoll      = 20 * time.Microsecond
 	DefaultTableBits     = 12
 	DefaultTableBudget   = director.DefaultTableBudget
-	DefaultControlSocket = "/run/vsd.sock"
+	DefaultControlSocket = api.DefaultSocket
 	DefaultScheduler     = "wlc"
 	DefaultWeight        = 1
 	DefaultMethod        = service.Route // ipvsadm's default (-g)
@@ -77,7 +78,12 @@ type Config struct {
 
 	ControlSocket string // unix socket of the control API
 
-	Services []Service
+	// Services are the file's virtual services. HasServices says the
+	// file has a services key at all: only then does the file own the
+	// table (start and every reload make the table equal to Services);
+	// without it the table is left to vsadm and the control API.
+	Services    []Service
+	HasServices bool
 
 	cpuPos []Pos // where each CPU was written (for Check)
 }
@@ -159,7 +165,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		TableBits:     DefaultTableBits,
 		TableBudget:   DefaultTableBudget,
 		Tunables:      director.DefaultTunables(),
-		ControlSocket: DefaultControlSocket,
+		ControlSocket: api.SocketPath(), // $VSD_SOCKET, else DefaultControlSocket
 	}
 	p := &parser{file: name, budget: maxNodes}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -258,6 +264,7 @@ func (p *parser) root(n *yaml.Node, c *Config) {
 	}
 	if v, ok := f["services"]; ok {
 		c.Services = p.services(v.val)
+		c.HasServices = true
 	}
 }
 

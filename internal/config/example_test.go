@@ -35,6 +35,7 @@ func TestExample(t *testing.T) {
 		Timeouts:      Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
 		Tunables:      tun,
 		ControlSocket: "/run/vsd/vsd.sock",
+		HasServices:   true,
 		Services: []Service{
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("10.0.0.80"), Port: 80}, Sched: "wlc", Netmask: 32},
@@ -125,7 +126,7 @@ func TestDefaults(t *testing.T) {
 			t.Fatalf("%q: %v", in, err)
 		}
 		want := &Config{Path: "d.yaml", Datapath: "auto", XDPMode: "auto", Queues: 1, BusyPoll: DefaultBusyPoll, TableBits: 12, TableBudget: 1 << 30,
-			Tunables: director.DefaultTunables(), ControlSocket: "/run/vsd.sock"}
+			Tunables: director.DefaultTunables(), ControlSocket: "/run/vsd/vsd.sock", HasServices: strings.Contains(in, "services")}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%q:\n got %+v\nwant %+v", in, c, want)
 		}

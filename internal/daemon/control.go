@@ -7,16 +7,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/vsd/vsd/internal/control"
 	"github.com/vsd/vsd/internal/director"
 	"github.com/vsd/vsd/internal/listing"
 )
 
-// The control API, HTTP on a unix socket (only local users with access to
-// the socket file can reach it):
+// The control API, HTTP on a unix socket that only root may open (package
+// control serves the API proper; see package api):
 //
+//	GET  /v1/table, /v1/conns, /v1/timeouts, /v1/daemons; POST /v1/apply
 //	GET  /v1/listing   the service table as `ipvsadm -L -n` prints it
 //	GET  /v1/status    JSON: datapath, counters, connections in the table
 //	POST /v1/reload    re-read the configuration file (as SIGHUP does)
@@ -28,22 +29,12 @@ type controlServer struct {
 }
 
 func startControl(path string, d *Daemon) (*controlServer, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
-	}
-	if _, err := os.Stat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("control socket %s: another vsd is already running there", path)
-		}
-		os.Remove(path) // left by a vsd that was killed
-	}
-	ln, err := net.Listen("unix", path)
+	ln, err := control.Listen(path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, err
 	}
-	os.Chmod(path, 0o660)
 	mux := http.NewServeMux()
+	d.api.Register(mux)
 	mux.HandleFunc("GET /v1/listing", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		listing.WriteTable(w, d.eng.Snapshot(), listing.Options{Numeric: true, TableSize: d.eng.Table().Buckets()})

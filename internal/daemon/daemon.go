@@ -16,6 +16,7 @@ import (
 
 	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/config"
+	"github.com/vsd/vsd/internal/control"
 	"github.com/vsd/vsd/internal/director"
 	"github.com/vsd/vsd/internal/neigh"
 	"github.com/vsd/vsd/internal/sched"
@@ -50,6 +51,7 @@ type Daemon struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	ctl     *controlServer
+	api     *control.Server
 	closed  bool
 	started time.Time
 }
@@ -143,6 +145,9 @@ func Start(o Options) (_ *Daemon, err error) {
 		d.announce()
 		d.warmNeighbors()
 	}
+	d.api = &control.Server{Mu: &d.mu, Set: d.set, Engine: d.eng, Est: control.NewEstimator(), Now: d.Now,
+		Published: func(snap *service.Snapshot) { d.publishLocked(snap, "change") }}
+	d.api.Sample()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.maintain(ctx) }()
 
@@ -215,36 +220,48 @@ func (d *Daemon) Reload() (string, error) {
 		return "", err
 	}
 	restart := cfg.RestartFields(d.cfg)
-	ch, err := cfg.Apply(d.set, d.Now())
-	if err != nil {
-		return "", err
+	var ch config.Changes
+	if cfg.HasServices {
+		if ch, err = cfg.Apply(d.set, d.Now()); err != nil {
+			return "", err
+		}
 	}
 	if err := d.applyEngineSettings(cfg); err != nil {
 		return "", err
 	}
-	snap := d.set.Snapshot()
-	d.eng.Publish(snap)
-	if d.dp != nil {
-		if err := d.dp.update(matchOf(snap)); err != nil {
-			d.log.Printf("reload: steering maps: %v", err)
-		}
-		if err := d.refreshResponder(); err != nil {
-			d.log.Printf("reload: ARP/NDP answers: %v", err)
-		}
-		d.announce()
-		d.warmNeighbors()
-	}
+	d.publishLocked(d.set.Snapshot(), "reload")
 	// Keep what needs a restart as it runs now, so the next reload compares
 	// against what is really in force.
 	cfg.Interfaces, cfg.Datapath, cfg.XDPMode, cfg.Queues, cfg.CPUs = d.cfg.Interfaces, d.cfg.Datapath, d.cfg.XDPMode, d.cfg.Queues, d.cfg.CPUs
 	cfg.TableBits, cfg.TableBudget, cfg.ControlSocket, cfg.BusyPoll = d.cfg.TableBits, d.cfg.TableBudget, d.cfg.ControlSocket, d.cfg.BusyPoll
 	d.cfg = cfg
 	msg := ch.String()
+	if !cfg.HasServices {
+		msg = "services left as they are (the file has no services key)"
+	}
 	if len(restart) > 0 {
 		msg += " (not applied, need a restart: " + strings.Join(restart, ", ") + ")"
 	}
 	d.log.Printf("reloaded %s: %s", cfg.Path, msg)
 	return msg, nil
+}
+
+// publishLocked hands a new snapshot of the services to the engine and the
+// datapath: steering maps, ARP/NDP answers, announcements, next hops. why
+// names the cause in log lines. d.mu is held.
+func (d *Daemon) publishLocked(snap *service.Snapshot, why string) {
+	d.eng.Publish(snap)
+	if d.dp == nil {
+		return
+	}
+	if err := d.dp.update(matchOf(snap)); err != nil {
+		d.log.Printf("%s: steering maps: %v", why, err)
+	}
+	if err := d.refreshResponder(); err != nil {
+		d.log.Printf("%s: ARP/NDP answers: %v", why, err)
+	}
+	d.announce()
+	d.warmNeighbors()
 }
 
 // refreshResponder rebuilds the ARP/NDP answers for the VIPs in force.
@@ -294,7 +311,7 @@ func (d *Daemon) maintain(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last := d.Now()
-	lastTrash := last
+	lastTrash, lastEst := last, last
 	for {
 		select {
 		case <-ctx.Done():
@@ -304,6 +321,10 @@ func (d *Daemon) maintain(ctx context.Context) {
 		now := d.Now()
 		d.eng.Maintain(now, now.Sub(last))
 		last = now
+		if now.Sub(lastEst) >= control.EstimatorInterval*time.Second {
+			lastEst = now
+			d.api.Sample()
+		}
 		if now.Sub(lastTrash) >= time.Second {
 			lastTrash = now
 			d.mu.Lock()

@@ -1,0 +1,245 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vsd/vsd/api"
+	"github.com/vsd/vsd/internal/clock"
+	"github.com/vsd/vsd/internal/conntrack"
+	"github.com/vsd/vsd/internal/director"
+	"github.com/vsd/vsd/internal/packet"
+	"github.com/vsd/vsd/internal/sched"
+	"github.com/vsd/vsd/internal/service"
+	"github.com/vsd/vsd/internal/state"
+)
+
+type noNeighbors struct{}
+
+func (noNeighbors) Resolve(bool, [16]byte) ([6]byte, uint16, bool) { return [6]byte{}, 0, false }
+
+func newServer(t *testing.T) *Server {
+	t.Helper()
+	eng, err := director.New(director.Config{Ports: []director.Port{{}}, Neighbors: noNeighbors{}, TableBits: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := service.NewSet(sched.New)
+	now := clock.Seconds(100)
+	return &Server{Mu: new(sync.Mutex), Set: set, Engine: eng, Est: NewEstimator(), Now: func() clock.Time { return now },
+		Published: eng.Publish}
+}
+
+var (
+	vip  = netip.MustParseAddr("10.0.0.1")
+	rip1 = netip.MustParseAddr("192.168.10.1")
+	rip2 = netip.MustParseAddr("192.168.10.2")
+)
+
+func tcpSvc(port uint16) *api.Service {
+	return &api.Service{ServiceKey: api.ServiceKey{Protocol: api.TCP, Addr: vip, Port: port}, Scheduler: "rr"}
+}
+
+func masq(a netip.Addr, port uint16, w int32) *api.Dest {
+	return &api.Dest{DestKey: api.DestKey{Addr: a, Port: port}, Method: api.Masq, Weight: w}
+}
+
+// TestApplyAtomic checks that a batch whose last operation is refused
+// changes nothing, and that the error names the operation and carries
+// ipvsadm's message.
+func TestApplyAtomic(t *testing.T) {
+	s := newServer(t)
+	if err := s.Apply([]api.Op{{Kind: api.AddService, Service: tcpSvc(80)}, {Kind: api.AddDest, Service: tcpSvc(80), Dest: masq(rip1, 80, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Table()
+	toBefore := s.Timeouts()
+	err := s.Apply([]api.Op{
+		{Kind: api.AddService, Service: tcpSvc(443)},
+		{Kind: api.EditDest, Service: tcpSvc(80), Dest: masq(rip1, 80, 7)},
+		{Kind: api.DeleteService, Service: tcpSvc(80)},
+		{Kind: api.SetTimeouts, Timeouts: &api.Timeouts{TCP: 3600}},
+		{Kind: api.StartDaemon, Daemon: &api.SyncDaemon{Role: "master", Interface: "eth0"}},
+		{Kind: api.AddDest, Service: tcpSvc(80), Dest: masq(rip2, 80, 1)}, // service 80 was deleted above
+	})
+	var oe *api.OpError
+	if !errors.As(err, &oe) || oe.Index != 5 || oe.Message != api.MsgServiceNotDef {
+		t.Fatalf("got %v, want operation 6 refused with %q", err, api.MsgServiceNotDef)
+	}
+	if after := s.Table(); !reflect.DeepEqual(before, after) {
+		t.Errorf("refused batch changed the table:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if s.Timeouts() != toBefore || len(s.Daemons()) != 0 {
+		t.Errorf("refused batch changed timeouts %+v or daemons %+v", s.Timeouts(), s.Daemons())
+	}
+}
+
+// TestApplyMessages checks the ipvsadm text of each kernel refusal.
+func TestApplyMessages(t *testing.T) {
+	s := newServer(t)
+	setup := []api.Op{{Kind: api.AddService, Service: tcpSvc(80)}, {Kind: api.AddDest, Service: tcpSvc(80), Dest: masq(rip1, 80, 1)},
+		{Kind: api.StartDaemon, Daemon: &api.SyncDaemon{Role: "master", Interface: "eth0"}}}
+	if err := s.Apply(setup); err != nil {
+		t.Fatal(err)
+	}
+	bad := *tcpSvc(8080)
+	bad.Scheduler = "bogus"
+	pe := *tcpSvc(8081)
+	pe.PE = "sip"
+	for _, tt := range []struct {
+		op   api.Op
+		want string
+	}{
+		{api.Op{Kind: api.AddService, Service: tcpSvc(80)}, api.MsgServiceExists},
+		{api.Op{Kind: api.AddService, Service: &bad}, api.MsgSchedNotFound},
+		{api.Op{Kind: api.AddService, Service: &pe}, api.MsgSchedNotFound},
+		{api.Op{Kind: api.EditService, Service: tcpSvc(81)}, api.MsgNoService},
+		{api.Op{Kind: api.DeleteService, Service: tcpSvc(81)}, api.MsgNoService},
+		{api.Op{Kind: api.Zero, Service: tcpSvc(81)}, api.MsgNoService},
+		{api.Op{Kind: api.AddDest, Service: tcpSvc(81), Dest: masq(rip1, 80, 1)}, api.MsgServiceNotDef},
+		{api.Op{Kind: api.AddDest, Service: tcpSvc(80), Dest: masq(rip1, 80, 1)}, api.MsgDestExists},
+		{api.Op{Kind: api.EditDest, Service: tcpSvc(80), Dest: masq(rip2, 80, 1)}, api.MsgNoDest},
+		{api.Op{Kind: api.DeleteDest, Service: tcpSvc(80), Dest: masq(rip2, 80, 1)}, api.MsgNoDest},
+		{api.Op{Kind: api.AddDest, Service: tcpSvc(80), Dest: masq(netip.MustParseAddr("224.0.0.1"), 80, 1)}, api.MsgInvalid},
+		{api.Op{Kind: api.StartDaemon, Daemon: &api.SyncDaemon{Role: "master", Interface: "eth1"}}, api.MsgDaemonRuns},
+		{api.Op{Kind: api.StopDaemon, Daemon: &api.SyncDaemon{Role: "backup"}}, api.MsgNoDaemon},
+		{api.Op{Kind: api.SetTimeouts, Timeouts: &api.Timeouts{UDP: 2678401}}, api.MsgRange},
+		{api.Op{Kind: "bogus"}, api.MsgInvalid},
+	} {
+		err := s.Apply([]api.Op{tt.op})
+		var oe *api.OpError
+		if !errors.As(err, &oe) || oe.Message != tt.want {
+			t.Errorf("%s: got %v, want %q", tt.op.Kind, err, tt.want)
+		}
+	}
+}
+
+// TestAPIOverSocket drives the whole API through api.Client on a real unix
+// socket: changes, the table view, timeouts, daemons, connections, and the
+// socket's mode.
+func TestAPIOverSocket(t *testing.T) {
+	s := newServer(t)
+	path := filepath.Join(t.TempDir(), "run", "vsd.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v (%v), want 0600", fi.Mode(), err)
+	}
+	if _, err := Listen(path); err == nil {
+		t.Fatal("a second Listen on a live socket succeeded")
+	}
+	srv := serve(t, s, ln)
+	defer srv()
+	c := api.NewClient(path)
+	ctx := context.Background()
+
+	svc := tcpSvc(80)
+	svc.Persistent, svc.Timeout, svc.Netmask = true, 360, 24
+	if err := c.Apply(ctx, api.Op{Kind: api.AddService, Service: svc},
+		api.Op{Kind: api.AddDest, Service: svc, Dest: masq(rip1, 80, 1)},
+		api.Op{Kind: api.AddDest, Service: svc, Dest: &api.Dest{DestKey: api.DestKey{Addr: rip2, Port: 80}, Method: api.Tunnel, Weight: 2, TunType: api.TunGUE, TunPort: 6080, TunCsum: api.CsumOn}},
+		api.Op{Kind: api.SetTimeouts, Timeouts: &api.Timeouts{TCP: 3600, UDP: 60}},
+		api.Op{Kind: api.StartDaemon, Daemon: &api.SyncDaemon{Role: "backup", Interface: "eth1", SyncID: 7}},
+		api.Op{Kind: api.StartDaemon, Daemon: &api.SyncDaemon{Role: "master", Interface: "eth0"}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := c.Table(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.TableSize != 256 || len(tab.Services) != 1 {
+		t.Fatalf("table %+v", tab)
+	}
+	got := tab.Services[0]
+	if !got.Persistent || got.Timeout != 360 || got.Netmask != 24 || got.Scheduler != "rr" || len(got.Dests) != 2 {
+		t.Fatalf("service %+v", got)
+	}
+	// The kernel's list order: the last added first.
+	if d := got.Dests[0]; d.Addr != rip2 || d.Method != api.Tunnel || d.TunType != api.TunGUE || d.TunPort != 6080 || d.TunCsum != api.CsumOn || d.Weight != 2 {
+		t.Errorf("first dest %+v", d)
+	}
+	if d := got.Dests[1]; d.Addr != rip1 || d.Method != api.Masq || d.TunType != "" {
+		t.Errorf("second dest %+v", d)
+	}
+	if to, err := c.Timeouts(ctx); err != nil || to != (api.Timeouts{TCP: 3600, TCPFin: 120, UDP: 60}) {
+		t.Errorf("timeouts %+v %v", to, err)
+	}
+	ds, err := c.Daemons(ctx)
+	want := []api.SyncDaemon{
+		{Role: "master", Interface: "eth0", MaxLen: 1472, Group: DefaultSyncGroup, Port: 8848, TTL: 1},
+		{Role: "backup", Interface: "eth1", SyncID: 7, MaxLen: 1472, Group: DefaultSyncGroup, Port: 8848, TTL: 1},
+	}
+	if err != nil || !reflect.DeepEqual(ds, want) {
+		t.Errorf("daemons %+v %v", ds, err)
+	}
+
+	// A connection in the table shows up in /v1/conns.
+	eng := s.Engine
+	d1 := eng.Snapshot().Services[0].Dests[1]
+	eng.Table().SetDestAddr(uint32(d1.ID), d1.Addr16)
+	cip := netip.MustParseAddr("10.9.9.9")
+	conn := conntrack.Conn{Proto: packet.ProtoTCP, Caddr: cip.As16(), Vaddr: vip.As16(), Cport: 54321, Vport: 80, Dport: 80,
+		Flags: conntrack.FwdMasq, State: uint8(state.TCPEstablished), Dest: uint32(d1.ID), Expires: s.Now().Add(897*time.Second + 400*time.Millisecond)}
+	h := eng.Table().Hash(false, packet.ProtoTCP, &conn.Caddr, conn.Cport)
+	eng.Table().Lock(h)
+	_, ok := eng.Table().InsertLocked(h, &conn, s.Now())
+	eng.Table().Unlock(h)
+	if !ok {
+		t.Fatal("insert refused")
+	}
+	conns, err := c.Conns(ctx)
+	wantConn := api.Conn{Protocol: "TCP", Client: netip.AddrPortFrom(cip, 54321), Virtual: netip.AddrPortFrom(vip, 80),
+		Dest: netip.AddrPortFrom(rip1, 80), State: "ESTABLISHED", Expires: 897}
+	if err != nil || len(conns) != 1 || conns[0] != wantConn {
+		t.Errorf("conns %+v %v, want %+v", conns, err, wantConn)
+	}
+
+	// A refusal comes back as *api.OpError.
+	err = c.Apply(ctx, api.Op{Kind: api.AddService, Service: svc})
+	var oe *api.OpError
+	if !errors.As(err, &oe) || oe.Message != api.MsgServiceExists {
+		t.Errorf("duplicate add: %v", err)
+	}
+	// A malformed body is refused with 400 and no change.
+	if err := c.Apply(ctx, api.Op{Kind: api.Clear}, api.Op{Kind: api.AddService}); err == nil {
+		t.Error("batch with a service-less add accepted")
+	}
+	if tab, _ := c.Table(ctx); len(tab.Services) != 1 {
+		t.Error("refused batch with a clear emptied the table")
+	}
+}
+
+func TestStaleSocketReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vsd.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // the file stays, nobody answers: a killed vsd's socket
+	ln2, err := Listen(path)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	ln2.Close()
+}
+
+func TestConnectError(t *testing.T) {
+	c := api.NewClient(filepath.Join(t.TempDir(), "none.sock"))
+	_, err := c.Timeouts(context.Background())
+	var ce *api.ConnectError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want *api.ConnectError", err)
+	}
+}

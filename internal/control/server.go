@@ -1,0 +1,165 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vsd/vsd/api"
+	"github.com/vsd/vsd/internal/clock"
+	"github.com/vsd/vsd/internal/director"
+	"github.com/vsd/vsd/internal/service"
+)
+
+// MaxBatch is the largest request body POST /v1/apply accepts.
+const MaxBatch = 64 << 20
+
+// Server serves the control API for one engine and its service set.
+type Server struct {
+	// Mu serialises every change of Set and the engine's settings (the
+	// daemon's own lock, shared with its reload).
+	Mu     *sync.Mutex
+	Set    *service.Set
+	Engine *director.Engine
+	Est    *Estimator
+	Now    func() clock.Time
+	// Published is called with Mu held after a batch changed something,
+	// with the set's new snapshot: the daemon publishes it to the
+	// engine and updates its steering.
+	Published func(*service.Snapshot)
+
+	daemons []api.SyncDaemon // guarded by Mu
+}
+
+// Apply applies a batch of operations atomically (see package Apply).
+func (s *Server) Apply(ops []api.Op) error {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	to := s.Engine.Timeouts()
+	ds := s.daemons
+	tgt := Target{
+		Set: s.Set, Timeouts: &to, Daemons: &ds, Totals: s.Engine.Stats(), Now: s.Now(),
+		Zero: func(st *service.Stats) {
+			st.Zero()
+			if s.Est != nil {
+				s.Est.Reset(st)
+			}
+		},
+	}
+	if err := Apply(tgt, ops); err != nil {
+		return err
+	}
+	s.daemons = ds
+	s.Engine.SetTimeouts(to)
+	if s.Published != nil {
+		s.Published(s.Set.Snapshot())
+	}
+	return nil
+}
+
+// Table returns the API's view of the table.
+func (s *Server) Table() api.Table {
+	return TableOf(s.Set.Snapshot(), s.Engine, s.Est)
+}
+
+// Timeouts returns the --set triple in force.
+func (s *Server) Timeouts() api.Timeouts {
+	to := s.Engine.Timeouts()
+	tcp, fin, udp := to.Triple()
+	return api.Timeouts{TCP: tcp, TCPFin: fin, UDP: udp}
+}
+
+// Daemons returns the sync-daemon settings, master first.
+func (s *Server) Daemons() []api.SyncDaemon {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	return append([]api.SyncDaemon{}, s.daemons...)
+}
+
+// Sample runs one estimator interval over every counter set (call it
+// every EstimatorInterval seconds).
+func (s *Server) Sample() {
+	if s.Est != nil {
+		s.Est.Sample(StatsOf(s.Set.Snapshot(), s.Engine))
+	}
+}
+
+// Register adds the API's routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/table", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Table()) })
+	mux.HandleFunc("GET /v1/conns", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, ConnsOf(s.Engine, s.Now()))
+	})
+	mux.HandleFunc("GET /v1/timeouts", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Timeouts()) })
+	mux.HandleFunc("GET /v1/daemons", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Daemons()) })
+	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
+		var ops []api.Op
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBatch))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ops); err != nil {
+			http.Error(w, "apply: bad request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := dec.Decode(&struct{}{}); err != io.EOF {
+			http.Error(w, "apply: request body holds more than one JSON value", http.StatusBadRequest)
+			return
+		}
+		if err := s.Apply(ops); err != nil {
+			var oe *api.OpError
+			if errors.As(err, &oe) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusConflict)
+				json.NewEncoder(w).Encode(oe)
+				return
+			}
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, struct{}{})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+var umaskMu sync.Mutex
+
+// Listen opens the control socket at path with mode 0600 (only root, or
+// whoever runs vsd, may connect), creating its directory if needed. A
+// socket file left by a vsd that was killed is replaced; one that answers
+// belongs to a running vsd and is an error.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s: another vsd is already running there", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket %s: removing the stale socket: %w", path, err)
+		}
+	}
+	// The umask makes the socket 0600 from the moment it exists, so
+	// nobody can connect in the window before a chmod.
+	umaskMu.Lock()
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	umaskMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return ln, nil
+}
