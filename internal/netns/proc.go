@@ -19,6 +19,8 @@ type StartOptions struct {
 	CPUs string
 	// Env entries ("KEY=value") are added to this process's environment.
 	Env []string
+	// Dir is the program's working directory ("" = this process's).
+	Dir string
 }
 
 // Proc is a background program started in a namespace. It runs in its own
@@ -83,6 +85,7 @@ func (ns *NS) StartWith(o StartOptions, name string, args ...string) (*Proc, err
 	defer f.Close() // the child has its own copy
 	cmd := exec.Command("ip", argv...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Dir = o.Dir
 	if len(o.Env) > 0 {
 		cmd.Env = append(os.Environ(), o.Env...)
 	}
