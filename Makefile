@@ -4,7 +4,10 @@ BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 10s
 
-.PHONY: help deps build run sim test vet fmt-check unit race bench-smoke fuzz-smoke bench bench-table bench-datapath soak clean
+PREFIX  ?= /usr/local
+SBIN    ?= /usr/sbin
+
+.PHONY: help deps build install install-ipvsadm run sim test vet fmt-check unit race bench-smoke fuzz-smoke bench bench-table bench-datapath soak clean
 
 help:
 	@echo "make run          build vsd and run vsd lab: a whole LVS in network namespaces (root; else the simulated one)"
@@ -13,9 +16,25 @@ help:
 	@echo "make bench-datapath  the side-by-side datapath benchmark in namespaces (root, ~15 minutes)"
 	@echo "make bench        the benchmarks quoted in docs/BENCHMARKS.md (minutes)"
 	@echo "make bench-table  connection-table memory and lookup at 10M entries (needs ~8 GiB, minutes)"
+	@echo "make install      vsd and vsadm into \$$(PREFIX)/sbin (default /usr/local/sbin)"
+	@echo "make install-ipvsadm  also make vsadm answer as ipvsadm, ipvsadm-save, ipvsadm-restore in \$$(SBIN) (for ldirectord)"
 
 build:
 	$(GO) build -o $(BIN)/vsd ./cmd/vsd
+	$(GO) build -o $(BIN)/vsadm ./cmd/vsadm
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(BIN)/vsd $(BIN)/vsadm $(DESTDIR)$(PREFIX)/sbin/
+
+# ldirectord runs /sbin/ipvsadm or /usr/sbin/ipvsadm, never one found on
+# PATH. A real ipvsadm already there is kept as NAME.ipvsadm-orig.
+install-ipvsadm: install
+	@for n in ipvsadm ipvsadm-save ipvsadm-restore; do \
+	  t=$(DESTDIR)$(SBIN)/$$n; \
+	  if [ -e "$$t" ] && [ ! -L "$$t" ]; then mv "$$t" "$$t.ipvsadm-orig"; echo "kept the old $$t as $$t.ipvsadm-orig"; fi; \
+	  ln -sf $(PREFIX)/sbin/vsadm "$$t"; echo "$$t -> $(PREFIX)/sbin/vsadm"; \
+	done
 
 # Debian packages the lab, the root tests and the datapath benchmark use
 # (installed only when missing, and only as root).

@@ -14,6 +14,11 @@ have haproxy || need+=(haproxy)
 have nft     || need+=(nftables)
 have taskset || need+=(util-linux)
 have ping    || need+=(iputils-ping)
+# ldirectord drives vsadm in the ldirectord test; its HTTP check needs LWP.
+have ldirectord || need+=(ldirectord)
+perl -MLWP::UserAgent -e1 2>/dev/null || need+=(libwww-perl)
+perl -MSocket6 -e1 2>/dev/null || need+=(libsocket6-perl)
+perl -MIO::Socket::INET6 -e1 2>/dev/null || need+=(libio-socket-inet6-perl)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -25,7 +30,7 @@ echo "install-deps: installing ${need[*]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 # Debian starts the servers it installs; the lab runs its own instances.
-for svc in nginx haproxy; do
+for svc in nginx haproxy ldirectord; do
   if have systemctl; then systemctl stop "$svc" 2>/dev/null || true; systemctl disable "$svc" 2>/dev/null || true; fi
   if have service; then service "$svc" stop 2>/dev/null || true; fi
 done

@@ -43,29 +43,33 @@ var layerTable = map[string]int{
 	"internal/daemon":   layerControl, // vsd run: links, workers, reload, control socket
 	"internal/benchlab": layerControl, // make bench-datapath: side-by-side datapath measurements in namespaces
 
-	"internal/sim":      layerControl,
-	"internal/listing":  layerControl,
-	"internal/archtest": layerControl, // tests only
-	"internal/lab":      layerControl, // assembles sim + director + listing for vsd sim / vsd lab
-	"internal/control":  layerControl, // the control API's server: operations on the service set, table views
-	"internal/vsadm":    layerControl, // the ipvsadm-compatible command line
+	"internal/sim":       layerControl,
+	"internal/listing":   layerControl,
+	"internal/archtest":  layerControl, // tests only
+	"internal/lab":       layerControl, // assembles sim + director + listing for vsd sim / vsd lab
+	"internal/control":   layerControl, // the control API's server: operations on the service set, table views
+	"internal/vsadm":     layerControl, // the ipvsadm-compatible command line
+	"internal/vsadmtest": layerControl, // tests only: vsadm against the real control server
 }
 
 // sameLayerAllowed lists the only same-layer imports allowed, as
 // importer → imported component.
 var sameLayerAllowed = map[[2]string]bool{
-	{"internal/sched", "internal/service"}:  true, // sched implements service.Scheduler
-	{"internal/lab", "internal/sim"}:        true, // the lab runs scenarios on the sim network
-	{"internal/lab", "internal/listing"}:    true, // and prints the ipvsadm table
-	{"internal/lab", "internal/netns"}:      true, // vsd lab builds its LVS in namespaces
-	{"internal/lab", "internal/config"}:     true, // and writes the daemon's configuration
-	{"internal/daemon", "internal/config"}:  true, // the daemon applies the file
-	{"internal/daemon", "internal/listing"}: true, // and serves the ipvsadm table
-	{"internal/daemon", "internal/control"}: true, // and the control API
-	{"internal/lab", "internal/control"}:    true, // the lab reads the table as the API shows it
-	{"internal/vsadm", "internal/listing"}:  true, // vsadm prints ipvsadm's layouts
-	{"internal/control", "internal/config"}: true, // timeouts and tunables share the file's names
-	{"internal/benchlab", "internal/netns"}: true, // the benchmark's testbed
+	{"internal/sched", "internal/service"}:     true, // sched implements service.Scheduler
+	{"internal/lab", "internal/sim"}:           true, // the lab runs scenarios on the sim network
+	{"internal/lab", "internal/listing"}:       true, // and prints the ipvsadm table
+	{"internal/lab", "internal/netns"}:         true, // vsd lab builds its LVS in namespaces
+	{"internal/lab", "internal/config"}:        true, // and writes the daemon's configuration
+	{"internal/daemon", "internal/config"}:     true, // the daemon applies the file
+	{"internal/daemon", "internal/listing"}:    true, // and serves the ipvsadm table
+	{"internal/daemon", "internal/control"}:    true, // and the control API
+	{"internal/lab", "internal/control"}:       true, // the lab reads the table as the API shows it
+	{"internal/vsadm", "internal/listing"}:     true, // vsadm prints ipvsadm's layouts
+	{"internal/control", "internal/config"}:    true, // timeouts and tunables share the file's names
+	{"internal/vsadmtest", "internal/vsadm"}:   true, // end-to-end tests of vsadm
+	{"internal/vsadmtest", "internal/control"}: true, // against the daemon's control server
+	{"internal/lab", "internal/vsadm"}:         true,
+	{"internal/benchlab", "internal/netns"}:    true, // the benchmark's testbed
 }
 
 // component is the unit the layer table classifies: "internal/<name>" or
