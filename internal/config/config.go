@@ -77,6 +77,10 @@ type Config struct {
 	Tunables director.Tunables // the IPVS sysctls; unset keys keep the kernel defaults
 
 	ControlSocket string // unix socket of the control API
+	// ProcDir, if set, is where the daemon keeps copies of
+	// /proc/net/ip_vs, ip_vs_stats and ip_vs_stats_percpu current (under
+	// ProcDir/net/), for monitoring agents that read those files.
+	ProcDir string
 
 	// Services are the file's virtual services. HasServices says the
 	// file has a services key at all: only then does the file own the
@@ -137,7 +141,7 @@ var (
 	timeoutKeys = []string{"tcp", "tcpfin", "udp"}
 	tunableKeys = []string{"secure_tcp", "conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template",
 		"sloppy_tcp", "sloppy_sctp", "pmtu_disc", "no_icmp_unreachable"}
-	controlKeys = []string{"socket"}
+	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
 		"sched_flags", "real_servers"}
 	destKeys = []string{"addr", "port", "weight", "method", "tunnel", "tunnel_port", "tunnel_csum",
@@ -435,21 +439,32 @@ func (p *parser) control(n *yaml.Node, c *Config) {
 	if !ok {
 		return
 	}
-	v, ok := f["socket"]
-	if !ok {
-		return
+	if v, ok := f["socket"]; ok {
+		vn, s, ok := p.scalar(v.val, "control.socket", "an absolute path")
+		switch {
+		case !ok:
+		case !strings.HasPrefix(s, "/"):
+			p.errorf(vn, "control.socket", "%q is not an absolute path", s)
+		case len(s) > maxSocketPath:
+			p.errorf(vn, "control.socket", "path is %d bytes, a unix socket path may have at most %d", len(s), maxSocketPath)
+		case strings.HasSuffix(s, "/") || strings.ContainsRune(s, 0):
+			p.errorf(vn, "control.socket", "%q is not a file path", s)
+		default:
+			c.ControlSocket = s
+		}
 	}
-	vn, s, ok := p.scalar(v.val, "control.socket", "an absolute path")
-	switch {
-	case !ok:
-	case !strings.HasPrefix(s, "/"):
-		p.errorf(vn, "control.socket", "%q is not an absolute path", s)
-	case len(s) > maxSocketPath:
-		p.errorf(vn, "control.socket", "path is %d bytes, a unix socket path may have at most %d", len(s), maxSocketPath)
-	case strings.HasSuffix(s, "/") || strings.ContainsRune(s, 0):
-		p.errorf(vn, "control.socket", "%q is not a file path", s)
-	default:
-		c.ControlSocket = s
+	if v, ok := f["proc_dir"]; ok {
+		vn, s, ok := p.scalar(v.val, "control.proc_dir", "an absolute directory path")
+		switch {
+		case !ok:
+		case !strings.HasPrefix(s, "/") || strings.ContainsRune(s, 0):
+			p.errorf(vn, "control.proc_dir", "%q is not an absolute path", s)
+		default:
+			c.ProcDir = strings.TrimRight(s, "/")
+			if c.ProcDir == "" {
+				p.errorf(vn, "control.proc_dir", "the root directory cannot be the proc directory")
+			}
+		}
 	}
 }
 

@@ -35,6 +35,7 @@ func TestExample(t *testing.T) {
 		Timeouts:      Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
 		Tunables:      tun,
 		ControlSocket: "/run/vsd/vsd.sock",
+		ProcDir:       "/run/vsd/proc",
 		HasServices:   true,
 		Services: []Service{
 			{
@@ -43,7 +44,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("172.16.0.2"), Port: 8080, Weight: 3, Method: service.Masq, UThreshold: 1000, LThreshold: 800},
 					{Addr: a("172.16.0.3"), Port: 8080, Weight: 1, Method: service.Masq},
 				},
-				Line: 64, Col: 5, DestPos: []Pos{{69, 9}, {75, 9}},
+				Line: 65, Col: 5, DestPos: []Pos{{70, 9}, {76, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("10.0.0.81"), Port: 443}, Sched: "sh",
@@ -52,7 +53,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.1.2"), Port: 443, Weight: 1, Method: service.Route},
 					{Addr: a("10.0.1.3"), Port: 443, Weight: 0, Method: service.Route},
 				},
-				Line: 80, Col: 5, DestPos: []Pos{{88, 9}, {89, 9}},
+				Line: 81, Col: 5, DestPos: []Pos{{89, 9}, {90, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoUDP, Addr: a("10.0.0.82"), Port: 53}, Sched: "rr",
@@ -61,13 +62,13 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.2.2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunIPIP},
 					{Addr: a("2001:db8:2::2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunGUE, TunPort: 6080, TunFlags: service.TunFlagCsum},
 				},
-				Line: 93, Col: 5, DestPos: []Pos{{99, 9}, {102, 9}},
+				Line: 94, Col: 5, DestPos: []Pos{{100, 9}, {103, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("2001:db8::80"), Port: 0}, Sched: "wlc",
 					Flags: service.FlagPersistent, Timeout: DefaultPersistence, Netmask: 64},
 				Dests: []service.DestParams{{Addr: a("2001:db8:1::2"), Port: 0, Weight: 1, Method: service.Route}},
-				Line:  109, Col: 5, DestPos: []Pos{{115, 9}},
+				Line:  110, Col: 5, DestPos: []Pos{{116, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{FwMark: 7, Addr: netip.IPv6Unspecified()}, Sched: "mh",
@@ -76,7 +77,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("2001:db8:1::3"), Port: 0, Weight: 1, Method: service.Route},
 					{Addr: a("2001:db8:1::4"), Port: 0, Weight: 1, Method: service.Local},
 				},
-				Line: 118, Col: 5, DestPos: []Pos{{123, 9}, {125, 9}},
+				Line: 119, Col: 5, DestPos: []Pos{{124, 9}, {126, 9}},
 			},
 		},
 	}
