@@ -37,7 +37,8 @@ func startControl(path string, d *Daemon) (*controlServer, error) {
 	d.api.Register(mux)
 	mux.HandleFunc("GET /v1/listing", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		listing.WriteTable(w, d.eng.Snapshot(), listing.Options{Numeric: true, TableSize: d.eng.Table().Buckets()})
+		tab := d.api.Table()
+		listing.WriteTable(w, &tab, listing.Options{Numeric: true})
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +20,7 @@ import (
 	"github.com/vsd/vsd/internal/config"
 	"github.com/vsd/vsd/internal/control"
 	"github.com/vsd/vsd/internal/director"
+	"github.com/vsd/vsd/internal/listing"
 	"github.com/vsd/vsd/internal/neigh"
 	"github.com/vsd/vsd/internal/sched"
 	"github.com/vsd/vsd/internal/service"
@@ -52,6 +55,7 @@ type Daemon struct {
 	wg      sync.WaitGroup
 	ctl     *controlServer
 	api     *control.Server
+	procErr string // last proc_dir failure logged (maintain goroutine only)
 	closed  bool
 	started time.Time
 }
@@ -324,6 +328,12 @@ func (d *Daemon) maintain(ctx context.Context) {
 		if now.Sub(lastEst) >= control.EstimatorInterval*time.Second {
 			lastEst = now
 			d.api.Sample()
+			d.mu.Lock()
+			dir := d.cfg.ProcDir
+			d.mu.Unlock()
+			if dir != "" {
+				d.writeProc(dir)
+			}
 		}
 		if now.Sub(lastTrash) >= time.Second {
 			lastTrash = now
@@ -332,6 +342,51 @@ func (d *Daemon) maintain(ctx context.Context) {
 				d.eng.Publish(d.set.Snapshot())
 			}
 			d.mu.Unlock()
+		}
+	}
+}
+
+// procFiles are the /proc/net views kept current under control.proc_dir
+// (the connection list is left to `vsadm --proc ip_vs_conn`: rewriting a
+// million lines every 2 s would cost more than it is worth).
+var procFiles = []string{"ip_vs", "ip_vs_stats", "ip_vs_stats_percpu"}
+
+// writeProc rewrites dir/net/<name> for each of procFiles, each file
+// replaced whole (written beside it, then renamed), so a reader never sees
+// half of one. A failure is logged once until it changes.
+func (d *Daemon) writeProc(dir string) {
+	tab := d.api.Table()
+	var errs []error
+	net := filepath.Join(dir, "net")
+	if err := os.MkdirAll(net, 0o755); err != nil {
+		errs = append(errs, err)
+	}
+	for _, name := range procFiles {
+		if len(errs) > 0 {
+			break
+		}
+		var b bytes.Buffer
+		if err := listing.WriteProc(&b, name, &tab, nil); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		path := filepath.Join(net, name)
+		if err := os.WriteFile(path+".new", b.Bytes(), 0o644); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	msg := ""
+	if err := errors.Join(errs...); err != nil {
+		msg = err.Error()
+	}
+	if msg != d.procErr {
+		d.procErr = msg
+		if msg != "" {
+			d.log.Printf("proc_dir %s: %s", dir, msg)
 		}
 	}
 }
