@@ -28,7 +28,12 @@ type Backend interface {
 // command needs the daemon, so -h, -v and validation errors work without
 // one.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, connect func() (Backend, error)) int {
-	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr, connect: connect, res: systemResolver{}, argv0: "ipvsadm"}
+	return mainWith(args, stdin, stdout, stderr, connect, systemResolver{})
+}
+
+// mainWith is Main with the name resolver to use.
+func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer, connect func() (Backend, error), res resolver) int {
+	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr, connect: connect, res: res, argv0: "ipvsadm"}
 	if len(args) > 0 && args[0] != "" {
 		r.argv0 = args[0]
 	}
