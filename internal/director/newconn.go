@@ -60,7 +60,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 				t.Unlock(h)
 				t.Uncontrol(tidx)
 				if ok {
-					w.countIn(b, info.dest)
+					w.countIn(info.dest)
 					w.transmit(f, b, &info)
 				}
 				return
@@ -91,8 +91,8 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		if tidx != 0 {
 			t.Uncontrol(tidx)
 		}
-		w.countConn(b, d)
-		w.countIn(b, d)
+		w.countConn(d)
+		w.countIn(d)
 		w.event(EventOnePacket)
 		info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
 		w.transmit(f, b, &info)
@@ -115,7 +115,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		return
 	}
 	d.Bind(false, true)
-	w.countConn(b, d)
+	w.countConn(d)
 	w.event(EventNewConn)
 	e := t.At(idx)
 	dir := state.Input
@@ -125,7 +125,7 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 	info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
 	w.transitionLocked(e, d, dir, b)
 	t.Unlock(h)
-	w.countIn(b, d)
+	w.countIn(d)
 	w.transmit(f, b, &info)
 }
 

@@ -40,6 +40,7 @@ type Worker struct {
 	// writes; shared is set when a later worker got the same shard.
 	shard  int
 	shared atomic.Bool
+	pend   statCache // this batch's traffic counts, not yet in the shared counters
 }
 
 // NewWorker returns a new worker of the engine.
@@ -63,12 +64,11 @@ type Result struct {
 
 // batch holds what is fixed for one Process call.
 type batch struct {
-	now   clock.Time
-	shard service.Shard
-	snap  *service.Snapshot
-	tun   *Tunables
-	to    *state.Timeouts
-	res   Result
+	now  clock.Time
+	snap *service.Snapshot
+	tun  *Tunables
+	to   *state.Timeouts
+	res  Result
 }
 
 // Process decides the fate of every frame in frames, in place: each frame's
@@ -76,8 +76,9 @@ type batch struct {
 // rewritten; Off/Len may change for tunnels and generated ICMP), Pass or
 // Drop. It allocates nothing.
 func (w *Worker) Process(frames []link.Frame, now clock.Time) Result {
-	b := batch{now: now, snap: w.e.snap.Load(), tun: w.e.tun.Load(), to: w.e.timeouts.Load(),
-		shard: service.Shard{Index: w.shard, Shared: w.shared.Load()}}
+	b := batch{now: now, snap: w.e.snap.Load(), tun: w.e.tun.Load(), to: w.e.timeouts.Load()}
+	w.pend.shard = service.Shard{Index: w.shard, Shared: w.shared.Load()}
+	w.pend.stats = &w.e.stats
 	w.neigh.gen = w.e.neighGen.Load()
 	total := len(frames)
 	for rest := frames; len(rest) > 0; {
@@ -85,6 +86,7 @@ func (w *Worker) Process(frames []link.Frame, now clock.Time) Result {
 		w.chunk(rest[:n], &b)
 		rest = rest[n:]
 	}
+	w.pend.flush()
 	c := &w.cnt
 	inc(&c.frames, uint64(total))
 	inc(&c.tx, uint64(b.res.Tx))
@@ -222,7 +224,7 @@ func (w *Worker) frame(f *link.Frame, b *batch, res packet.Result, h uint32) {
 	if idx := t.LookupPacketLocked(h, p, b.now); idx != 0 {
 		if info, ok := w.inboundLocked(f, b, h, idx); ok {
 			t.Unlock(h)
-			w.countIn(b, info.dest)
+			w.countIn(info.dest)
 			w.transmit(f, b, &info)
 			return
 		}
@@ -341,27 +343,83 @@ func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir stat
 
 // countIn counts the current packet, client to server, on its
 // destination, the destination's service and the director's totals
-// (kernel: ip_vs_in_stats).
-func (w *Worker) countIn(b *batch, d *service.Dest) {
-	n := int(w.p.Len) - int(w.p.L3Off)
-	d.Stats.AddIn(b.shard, n)
-	d.SvcStats.AddIn(b.shard, n)
-	w.e.stats.AddIn(b.shard, n)
+// (kernel: ip_vs_in_stats). Counts gather in the worker's batch cache and
+// reach the shared counters once per batch (flushStats).
+func (w *Worker) countIn(d *service.Dest) {
+	n := uint64(w.p.Len) - uint64(w.p.L3Off)
+	c := w.pend.entry(d)
+	c.InPkts++
+	c.InBytes += n
+	w.pend.total.InPkts++
+	w.pend.total.InBytes += n
 }
 
 // countOut counts the current packet, server to client (ip_vs_out_stats).
-func (w *Worker) countOut(b *batch, d *service.Dest) {
-	n := int(w.p.Len) - int(w.p.L3Off)
-	d.Stats.AddOut(b.shard, n)
-	d.SvcStats.AddOut(b.shard, n)
-	w.e.stats.AddOut(b.shard, n)
+func (w *Worker) countOut(d *service.Dest) {
+	n := uint64(w.p.Len) - uint64(w.p.L3Off)
+	c := w.pend.entry(d)
+	c.OutPkts++
+	c.OutBytes += n
+	w.pend.total.OutPkts++
+	w.pend.total.OutBytes += n
 }
 
 // countConn counts a newly scheduled connection (ip_vs_conn_stats).
-func (w *Worker) countConn(b *batch, d *service.Dest) {
-	d.Stats.AddConn(b.shard)
-	d.SvcStats.AddConn(b.shard)
-	w.e.stats.AddConn(b.shard)
+func (w *Worker) countConn(d *service.Dest) {
+	w.pend.entry(d).Conns++
+	w.pend.total.Conns++
+}
+
+// statCache gathers one batch's traffic counts per destination in plain
+// (worker-private) counters, so the packet path writes the shared,
+// atomically read service.Stats once per destination and batch instead of
+// per packet (an atomic store is a locked XCHG on amd64). Destinations map
+// to slots by id; a collision flushes the slot's previous owner.
+type statCache struct {
+	slots [statSlots]statSlot
+	total service.Counters
+	shard service.Shard
+	stats *service.Stats // the director's totals
+}
+
+const statSlots = 16
+
+type statSlot struct {
+	d *service.Dest
+	service.Counters
+}
+
+// entry returns d's slot, flushing whatever other destination held it.
+func (c *statCache) entry(d *service.Dest) *service.Counters {
+	s := &c.slots[d.ID%statSlots]
+	if s.d != d {
+		if s.d != nil {
+			c.flushSlot(s)
+		}
+		s.d = d
+	}
+	return &s.Counters
+}
+
+func (c *statCache) flushSlot(s *statSlot) {
+	s.d.Stats.AddCounters(c.shard, &s.Counters)
+	s.d.SvcStats.AddCounters(c.shard, &s.Counters)
+	s.Counters = service.Counters{}
+}
+
+// flush hands everything gathered to the shared counters and forgets the
+// destinations (so a removed one is not kept alive).
+func (c *statCache) flush() {
+	for i := range c.slots {
+		if s := &c.slots[i]; s.d != nil {
+			c.flushSlot(s)
+			s.d = nil
+		}
+	}
+	if c.total != (service.Counters{}) {
+		c.stats.AddCounters(c.shard, &c.total)
+		c.total = service.Counters{}
+	}
 }
 
 // dest resolves an entry's destination id. A worker's batch snapshot may
@@ -392,7 +450,7 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 	en := t.At(idx)
 	d := w.dest(b, en)
 	if d != nil && d.Available() {
-		w.countOut(b, d)
+		w.countOut(d)
 	}
 	en.SetFlags(en.Flags() &^ conntrack.FlagNoOutput)
 	w.transitionLocked(en, d, state.Output, b)

@@ -182,8 +182,10 @@ func (w *Worker) resolve(v6 bool, addr *[16]byte) ([6]byte, uint16, bool) {
 // NeighborsChanged tells every worker to forget its cached next hops.
 func (e *Engine) NeighborsChanged() { e.neighGen.Add(1) }
 
-// counters are a worker's own counters. Only the worker writes them (plain
-// load+store, no locked instruction); readers load them atomically.
+// counters are a worker's own counters. Only the worker writes them, with
+// a load and a store rather than a read-modify-write (on amd64 the atomic
+// store is still an XCHG: keep these off the per-packet path where a
+// count can be batched); readers load them atomically.
 type counters struct {
 	frames, tx, pass, drop atomic.Uint64
 	drops                  [numReasons]atomic.Uint64

@@ -71,6 +71,23 @@ func (s *Stats) AddOut(w Shard, ipLen int) {
 	add(&sh.outBytes, uint64(ipLen), w.Shared)
 }
 
+// AddCounters adds a worker's accumulated counts (a batch's worth) in one
+// go: at most five additions, none for a zero count.
+func (s *Stats) AddCounters(w Shard, c *Counters) {
+	sh := &s.shards[w.Index%StatShards]
+	if c.Conns != 0 {
+		add(&sh.conns, c.Conns, w.Shared)
+	}
+	if c.InPkts != 0 {
+		add(&sh.inPkts, c.InPkts, w.Shared)
+		add(&sh.inBytes, c.InBytes, w.Shared)
+	}
+	if c.OutPkts != 0 {
+		add(&sh.outPkts, c.OutPkts, w.Shared)
+		add(&sh.outBytes, c.OutBytes, w.Shared)
+	}
+}
+
 // Raw returns the totals since the Stats was made (zeroing ignored): what
 // a rate estimator samples.
 func (s *Stats) Raw() Counters {
