@@ -47,6 +47,10 @@ func NewClient(path string) *Client {
 	return &Client{path: path, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
+// Close releases the client's idle connections to the daemon. The client
+// stays usable (a later call connects again).
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // Path is the socket the client connects to.
 func (c *Client) Path() string { return c.path }
 
