@@ -83,7 +83,7 @@ func itoa(v int32) string { return strconv.Itoa(int(v)) }
 
 func (l *seedLab) table() string {
 	var b strings.Builder
-	_ = listing.WriteTable(&b, l.snap, listing.Options{Numeric: true, TableSize: l.eng.Table().Buckets()})
+	_ = listing.WriteSnapshot(&b, l.snap, true, l.eng.Table().Buckets())
 	return b.String()
 }
 

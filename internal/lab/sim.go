@@ -231,7 +231,7 @@ func RunSim(o SimOptions) (*SimResult, error) {
 
 func observe(eng *director.Engine, start, now clock.Time) Snapshot {
 	var b strings.Builder
-	_ = listing.WriteTable(&b, eng.Snapshot(), listing.Options{Numeric: true, TableSize: eng.Table().Buckets()})
+	_ = listing.WriteSnapshot(&b, eng.Snapshot(), true, eng.Table().Buckets())
 	s := Snapshot{At: now.Sub(start), Table: b.String(), States: map[string]int{}}
 	eng.Table().Range(func(_ uint32, e *conntrack.Entry) bool {
 		name := state.StateName(e.Proto(), e.State(), e.IsTemplate())
