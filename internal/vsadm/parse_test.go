@@ -55,9 +55,9 @@ func TestLdirectord(t *testing.T) {
 		return api.Dest{DestKey: dkey(a, p), Method: api.Masq, Weight: w}
 	}
 	want := map[string]*api.Op{
-		"-A -t 10.10.10.10:80 -s wlc -p 300": svcOp(api.AddService, api.Service{ServiceKey: vip80, Scheduler: "wlc", Persistent: true, Timeout: 300}),
-		"-A -u 10.10.10.10:53 -s wrr":        svcOp(api.AddService, api.Service{ServiceKey: vip53, Scheduler: "wrr"}),
-		"-A -f 5 -s wrr":                     svcOp(api.AddService, api.Service{ServiceKey: fwm(5), Scheduler: "wrr"}),
+		"-A -t 10.10.10.10:80 -s wlc -p 300":                         svcOp(api.AddService, api.Service{ServiceKey: vip80, Scheduler: "wlc", Persistent: true, Timeout: 300}),
+		"-A -u 10.10.10.10:53 -s wrr":                                svcOp(api.AddService, api.Service{ServiceKey: vip53, Scheduler: "wrr"}),
+		"-A -f 5 -s wrr":                                             svcOp(api.AddService, api.Service{ServiceKey: fwm(5), Scheduler: "wrr"}),
 		"-a -t 10.10.10.10:80 -x 0 -y 0 -r 127.0.0.1:80 -m -w 1":     destOp(api.AddDest, vip80, masq("127.0.0.1", 80, 1)),
 		"-a -t 10.10.10.10:80 -x 0 -y 0 -r 10.10.10.22:8080 -m -w 1": destOp(api.AddDest, vip80, masq("10.10.10.22", 8080, 1)),
 		"-a -t 10.10.10.10:80 -x 0 -y 0 -r 10.10.10.21:80 -m -w 2":   destOp(api.AddDest, vip80, masq("10.10.10.21", 80, 2)),
