@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vsd/vsd/internal/control"
 	"github.com/vsd/vsd/internal/director"
 	"github.com/vsd/vsd/internal/listing"
 	"github.com/vsd/vsd/internal/packet"
@@ -83,7 +84,8 @@ func itoa(v int32) string { return strconv.Itoa(int(v)) }
 
 func (l *seedLab) table() string {
 	var b strings.Builder
-	_ = listing.WriteSnapshot(&b, l.snap, true, l.eng.Table().Buckets())
+	tab := control.TableOf(l.snap, l.eng, nil)
+	_ = listing.WriteTable(&b, &tab, listing.Options{Numeric: true, NoSort: true})
 	return b.String()
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/conntrack"
+	"github.com/vsd/vsd/internal/control"
 	"github.com/vsd/vsd/internal/director"
 	"github.com/vsd/vsd/internal/link"
 	"github.com/vsd/vsd/internal/listing"
@@ -231,7 +232,8 @@ func RunSim(o SimOptions) (*SimResult, error) {
 
 func observe(eng *director.Engine, start, now clock.Time) Snapshot {
 	var b strings.Builder
-	_ = listing.WriteSnapshot(&b, eng.Snapshot(), true, eng.Table().Buckets())
+	tab := control.TableOf(eng.Snapshot(), eng, nil)
+	_ = listing.WriteTable(&b, &tab, listing.Options{Numeric: true, NoSort: true})
 	s := Snapshot{At: now.Sub(start), Table: b.String(), States: map[string]int{}}
 	eng.Table().Range(func(_ uint32, e *conntrack.Entry) bool {
 		name := state.StateName(e.Proto(), e.State(), e.IsTemplate())
