@@ -46,7 +46,7 @@ type Target struct {
 // success.
 func Apply(tgt Target, ops []api.Op) error {
 	scratch := Target{
-		Set:      cloneSet(tgt.Set.Snapshot()),
+		Set:      cloneSet(tgt.Set.Snapshot(), touched(ops)),
 		Timeouts: ptr(*tgt.Timeouts),
 		Daemons:  ptr(slices.Clone(*tgt.Daemons)),
 		Now:      tgt.Now,
@@ -67,11 +67,34 @@ func Apply(tgt Target, ops []api.Op) error {
 
 func ptr[T any](v T) *T { return &v }
 
-// cloneSet copies the services and real servers of snap (settings only)
-// into a new Set whose schedulers only check their names.
-func cloneSet(snap *service.Snapshot) *service.Set {
+// touched lists the services a batch names. No operation's outcome
+// depends on a service it does not name (a clear empties everything, a
+// zero of everything cannot fail), so the dry run needs only these.
+func touched(ops []api.Op) []service.Key {
+	var keys []service.Key
+	for _, op := range ops {
+		if op.Service == nil {
+			continue
+		}
+		if k, err := serviceKey(op.Service); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// cloneSet copies the services with the given keys and their real servers
+// (settings only) from snap into a new Set whose schedulers only check
+// their names.
+func cloneSet(snap *service.Snapshot, keys []service.Key) *service.Set {
 	set := service.NewSet(checkScheduler)
-	for _, svc := range snap.Services {
+	seen := map[*service.Service]bool{}
+	for _, k := range keys {
+		svc := snap.Find(k)
+		if svc == nil || seen[svc] {
+			continue
+		}
+		seen[svc] = true
 		c := service.ServiceConfig{Key: svc.Key, Sched: svc.SchedName, Flags: svc.Flags, Timeout: svc.Timeout, Netmask: svc.Netmask}
 		if err := set.AddService(c); err != nil {
 			panic("control: cloning a valid set: " + err.Error())
