@@ -63,6 +63,7 @@ type Set struct {
 	newSched NewSchedulerFunc
 	services []*Service // current versions, insertion order
 	dests    []*Dest    // by DestID; nil = free slot
+	freeIDs  []DestID   // free slots of dests, reused last freed first
 	trash    []*Dest
 	marks    []markRule
 	snap     *Snapshot // cached; nil after a change
@@ -315,11 +316,11 @@ func (d *Dest) lastWeight() int32 {
 }
 
 func (s *Set) allocID(d *Dest) DestID {
-	for id := 1; id < len(s.dests); id++ {
-		if s.dests[id] == nil {
-			s.dests[id] = d
-			return DestID(id)
-		}
+	if n := len(s.freeIDs); n > 0 {
+		id := s.freeIDs[n-1]
+		s.freeIDs = s.freeIDs[:n-1]
+		s.dests[id] = d
+		return id
 	}
 	s.dests = append(s.dests, d)
 	return DestID(len(s.dests) - 1)
@@ -391,6 +392,7 @@ func (s *Set) ReapTrash(now clock.Time) int {
 			continue
 		}
 		s.dests[d.ID] = nil
+		s.freeIDs = append(s.freeIDs, d.ID)
 		freed++
 	}
 	clear(s.trash[len(kept):])
