@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"github.com/vsd/vsd/api"
 	"io"
 	"os"
 	"strings"
@@ -34,6 +35,9 @@ type ServiceResult struct {
 	// Interface counters over the run: packets the client received, and
 	// packets the director sent towards the client (on its front port).
 	ClientRx, DirectorFrontTx uint64
+	// Counters is what vsd counted for the service over the run (the
+	// --stats view's numbers, through the control API).
+	Counters api.Stats
 }
 
 // NetLabResult is what RunNetLab observed.
@@ -134,18 +138,38 @@ func RunNetLab(ctx context.Context, o NetLabOptions) (*NetLabResult, error) {
 	return res, nil
 }
 
+// serviceStats reads one service's counters from vsd's control API.
+func (t *Topo) serviceStats(ctx context.Context, k api.ServiceKey) (api.Stats, error) {
+	c := api.NewClient(t.Socket)
+	defer c.Close()
+	tab, err := c.Table(ctx)
+	if err != nil {
+		return api.Stats{}, err
+	}
+	svc := tab.Find(k)
+	if svc == nil {
+		return api.Stats{}, fmt.Errorf("vsd has no service %s", k)
+	}
+	return svc.Stats, nil
+}
+
 // RunService drives n requests (one connection each, so the scheduler sees
 // every one) through method m's service and checks: no failures, every
 // server answered, the servers saw the client's own address, the share
 // follows rr, and for DR/TUN the replies did not pass through the director.
 func (t *Topo) RunService(ctx context.Context, m Method, v6 bool, n, conc int) ServiceResult {
 	sr := ServiceResult{Method: m, V6: v6, URL: t.URL(m, v6)}
+	key := api.ServiceKey{Protocol: api.TCP, Addr: VIP(m, v6), Port: t.o.Port}
 	c0, err1 := t.Client.LinkStats("eth0")
 	d0, err2 := t.Director.LinkStats("front")
+	s0, err5 := t.serviceStats(ctx, key)
 	sr.Load, sr.Err = t.Fetch(ctx, sr.URL, n, conc, false)
 	c1, err3 := t.Client.LinkStats("eth0")
 	d1, err4 := t.Director.LinkStats("front")
-	for _, e := range []error{err1, err2, err3, err4} {
+	s1, err6 := t.serviceStats(ctx, key)
+	sr.Counters = api.Stats{Conns: s1.Conns - s0.Conns, InPkts: s1.InPkts - s0.InPkts, OutPkts: s1.OutPkts - s0.OutPkts,
+		InBytes: s1.InBytes - s0.InBytes, OutBytes: s1.OutBytes - s0.OutBytes}
+	for _, e := range []error{err1, err2, err3, err4, err5, err6} {
 		if e != nil && sr.Err == nil {
 			sr.Err = e
 		}
@@ -181,6 +205,18 @@ func (t *Topo) check(sr *ServiceResult, n int) []string {
 				p = append(p, fmt.Sprintf("rr gave %s %d of %d connections (want %d..%d)", s, k, n, lo-1, hi+1))
 			}
 		}
+	}
+	// vsd's own counters: one connection per request (SYN retransmits
+	// create none), at least SYN, ACK, request and FIN in; with NAT the
+	// replies counted out, with DR and TUN none (they bypass vsd).
+	if c := sr.Counters; c.Conns != uint64(l.Requests) || c.InPkts < uint64(4*l.OK) || c.InBytes < 40*c.InPkts {
+		p = append(p, fmt.Sprintf("vsd counted %d connections, %d packets (%d bytes) in for %d requests", c.Conns, c.InPkts, c.InBytes, l.Requests))
+	}
+	switch out := sr.Counters.OutPkts; {
+	case sr.Method == NAT && out < uint64(3*l.OK):
+		p = append(p, fmt.Sprintf("NAT: vsd counted only %d packets out for %d requests", out, l.OK))
+	case sr.Method != NAT && out != 0:
+		p = append(p, fmt.Sprintf("%s: vsd counted %d packets out; replies must bypass it", strings.ToUpper(string(sr.Method)), out))
 	}
 	// Each request is at least a SYN-ACK, the answer and a FIN towards the
 	// client. With NAT all of it leaves the director's front port; with DR
@@ -227,6 +263,8 @@ func (sr *ServiceResult) Write(w io.Writer, servers []string) {
 	for a, k := range l.Clients {
 		fmt.Fprintf(w, " %s ×%d", a, k)
 	}
+	c := sr.Counters
+	fmt.Fprintf(w, "\n  vsd counted (vsadm -L --stats): %d conns, %d packets / %d bytes in, %d packets / %d bytes out", c.Conns, c.InPkts, c.InBytes, c.OutPkts, c.OutBytes)
 	fmt.Fprintf(w, "\n  packets to the client: %d received by it, %d sent by the director's front port", sr.ClientRx, sr.DirectorFrontTx)
 	if sr.Method != NAT {
 		fmt.Fprintf(w, " (DR/TUN: must be ~0)")
