@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/vsd/vsd/api"
 	"net"
 	"os"
 	"regexp"
@@ -331,9 +332,28 @@ func TestWrkThroughDirector(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 				defer cancel()
+				key := api.ServiceKey{Protocol: api.TCP, Addr: VIP(m, false), Port: topo.o.Port}
+				s0, err := topo.serviceStats(ctx, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				began := time.Now()
 				out, err := topo.Client.Run(ctx, args...)
 				if err != nil {
 					t.Fatalf("wrk: %v", err)
+				}
+				// vsd's rate estimator (2 s samples, EWMA ¼) must follow
+				// the load: after 10 s at a steady rate λ it has come at
+				// least ~70 % of the way (0.4 allows for wrk's ramp and sampling phase), and it cannot exceed λ by much.
+				tab, err := api.NewClient(topo.Socket).Table(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				svc := tab.Find(key)
+				lambda := float64(svc.Stats.InPkts-s0.InPkts) / time.Since(began).Seconds()
+				t.Logf("vsd: %.0f packets/s in over the run; --rate InPPS %d, CPS %d, InBPS %d", lambda, svc.Rates.InPPS, svc.Rates.CPS, svc.Rates.InBPS)
+				if r := float64(svc.Rates.InPPS); r < 0.4*lambda || r > 1.3*lambda {
+					t.Errorf("--rate InPPS %d for %.0f packets/s measured", svc.Rates.InPPS, lambda)
 				}
 				t.Logf("%s", out)
 				s := string(out)
