@@ -19,7 +19,7 @@ import (
 const usage = `usage: vsd <command> [flags]
 
 commands:
-  run    the director daemon: vsd run --config FILE (SIGHUP reloads, SIGTERM stops)
+  run    the director daemon: vsd run [--config FILE] (SIGHUP reloads, SIGTERM stops; no file: control plane for vsadm)
   lab    build an LVS in network namespaces (client, vsd, three real servers), drive
          HTTP through NAT, DR and TUN services, print the table and a summary (root;
          without root it runs the sim instead)

@@ -13,18 +13,15 @@ import (
 	"github.com/vsd/vsd/internal/daemon"
 )
 
-// runDaemon is `vsd run --config FILE`: start the daemon, reload on SIGHUP,
+// runDaemon is `vsd run [--config FILE]`: start the daemon (without a
+// file: a control plane on the default socket, its table left to vsadm), reload on SIGHUP,
 // shut down cleanly (detaching every XDP/tc program) on SIGTERM or SIGINT.
 func runDaemon(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vsd run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML; docs/CONFIG.md, every key in internal/config/testdata/vsd.yaml)")
+	path := fs.String("config", "", "configuration file (YAML; docs/CONFIG.md, every key in internal/config/testdata/vsd.yaml); none: a control plane driven by vsadm")
 	if code, ok := parseFlags(fs, args, stderr, false); !ok {
 		return code
-	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "vsd run: --config FILE is required")
-		return 2
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)

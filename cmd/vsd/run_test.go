@@ -53,7 +53,7 @@ func TestRunUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run"}, "--config FILE is required"},
+		{[]string{"run", "extra"}, `unexpected argument "extra"`},
 		{[]string{"run", "--config", "/nonexistent/vsd.yaml"}, "/nonexistent/vsd.yaml"},
 		{[]string{"run", "--config", "x.yaml", "extra"}, `unexpected argument "extra"`},
 		{[]string{"decap", "--vip", "10.0.0.1"}, "--dev IFACE is required"},

@@ -80,3 +80,25 @@ func TestAPIChangesAndReload(t *testing.T) {
 		t.Fatalf("a reload of a file with services did not make the table the file's: %+v", tab)
 	}
 }
+
+// TestNoConfigFile: `vsd run` without --config is a control plane on the
+// socket $VSD_SOCKET names, with an empty table for vsadm; a reload says
+// there is nothing to reload.
+func TestNoConfigFile(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "vsd.sock")
+	t.Setenv("VSD_SOCKET", sock)
+	d, err := Start(Options{Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c := api.NewClient("")
+	defer c.Close()
+	tab, err := c.Table(context.Background())
+	if err != nil || len(tab.Services) != 0 {
+		t.Fatalf("table %+v %v", tab, err)
+	}
+	if _, err := d.Reload(); err == nil || !strings.Contains(err.Error(), "nothing to reload") {
+		t.Errorf("reload without a file: %v", err)
+	}
+}

@@ -162,8 +162,13 @@ func Start(o Options) (_ *Daemon, err error) {
 	return d, nil
 }
 
-// loadChecked reads the file and runs the machine-dependent checks.
+// loadChecked reads the file and runs the machine-dependent checks. No
+// path means no file: every default, a control plane whose table belongs
+// to vsadm.
 func loadChecked(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Parse("", nil)
+	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
@@ -184,8 +189,12 @@ func (d *Daemon) logStarted() {
 		dests += len(s.Dests)
 	}
 	if d.dp == nil {
-		d.log.Printf("running as a control plane only (no interfaces in %s): %d services, %d real servers; control socket %s",
-			d.cfg.Path, len(snap.Services), dests, d.cfg.ControlSocket)
+		src := "no interfaces in " + d.cfg.Path
+		if d.cfg.Path == "" {
+			src = "no configuration file"
+		}
+		d.log.Printf("running as a control plane only (%s): %d services, %d real servers; control socket %s",
+			src, len(snap.Services), dests, d.cfg.ControlSocket)
 		return
 	}
 	workers := "1 worker"
@@ -218,6 +227,9 @@ func (d *Daemon) Reload() (string, error) {
 	defer d.mu.Unlock()
 	if d.closed {
 		return "", errors.New("daemon is shutting down")
+	}
+	if d.cfg.Path == "" {
+		return "", errors.New("nothing to reload: vsd was started without a configuration file")
 	}
 	cfg, err := loadChecked(d.cfg.Path)
 	if err != nil {
