@@ -1,14 +1,17 @@
 package control
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +38,9 @@ type Server struct {
 	// with the set's new snapshot: the daemon publishes it to the
 	// engine and updates its steering.
 	Published func(*service.Snapshot)
+	// Applied, if set, is told of every batch that was applied (with Mu
+	// held), for the daemon's log.
+	Applied func(ops []api.Op)
 
 	daemons []api.SyncDaemon // guarded by Mu
 }
@@ -62,7 +68,45 @@ func (s *Server) Apply(ops []api.Op) error {
 	if s.Published != nil {
 		s.Published(s.Set.Snapshot())
 	}
+	if s.Applied != nil {
+		s.Applied(ops)
+	}
 	return nil
+}
+
+// Describe says in a few words what an operation does, for log lines:
+// "edit-server TCP 10.0.0.1:80 -> 10.1.1.1:80 Masq weight 0".
+func Describe(op api.Op) string {
+	b := []string{string(op.Kind)}
+	if op.Service != nil {
+		b = append(b, op.Service.ServiceKey.String())
+	}
+	switch op.Kind {
+	case api.AddService, api.EditService:
+		if op.Service != nil {
+			b = append(b, "scheduler "+cmp.Or(op.Service.Scheduler, "wlc"))
+			if op.Service.Persistent {
+				b = append(b, fmt.Sprintf("persistent %d", op.Service.Timeout))
+			}
+		}
+	case api.AddDest, api.EditDest:
+		if op.Dest != nil {
+			b = append(b, fmt.Sprintf("-> %s %s weight %d", netip.AddrPortFrom(op.Dest.Addr, op.Dest.Port), op.Dest.Method, op.Dest.Weight))
+		}
+	case api.DeleteDest:
+		if op.Dest != nil {
+			b = append(b, "-> "+netip.AddrPortFrom(op.Dest.Addr, op.Dest.Port).String())
+		}
+	case api.SetTimeouts:
+		if t := op.Timeouts; t != nil {
+			b = append(b, fmt.Sprintf("tcp %d tcpfin %d udp %d", t.TCP, t.TCPFin, t.UDP))
+		}
+	case api.StartDaemon, api.StopDaemon:
+		if op.Daemon != nil {
+			b = append(b, op.Daemon.Role)
+		}
+	}
+	return strings.Join(b, " ")
 }
 
 // Table returns the API's view of the table.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ func TestAPIChangesAndReload(t *testing.T) {
 	if err := os.WriteFile(path, []byte(merged), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Start(Options{ConfigPath: path, Log: io.Discard})
+	var log lockedBuffer
+	d, err := Start(Options{ConfigPath: path, Log: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +47,9 @@ func TestAPIChangesAndReload(t *testing.T) {
 	}
 	if len(d.eng.Snapshot().Services) != 1 {
 		t.Fatal("the engine did not get the new snapshot")
+	}
+	if want := "vsd: control: applied 2 changes: add-service TCP 10.1.1.1:80 scheduler wrr; add-server TCP 10.1.1.1:80 -> 10.2.2.2:80 Masq weight 3\n"; !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, log.String())
 	}
 	// The proc view follows within one estimator interval (2 s).
 	want := "TCP  0A010101:0050 wrr  \n  -> 0A020202:0050      Masq    3      0          0         \n"
@@ -101,4 +106,22 @@ func TestNoConfigFile(t *testing.T) {
 	if _, err := d.Reload(); err == nil || !strings.Contains(err.Error(), "nothing to reload") {
 		t.Errorf("reload without a file: %v", err)
 	}
+}
+
+// lockedBuffer is a log writer safe for the daemon's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

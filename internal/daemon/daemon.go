@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vsd/vsd/api"
 	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/config"
 	"github.com/vsd/vsd/internal/control"
@@ -150,7 +151,8 @@ func Start(o Options) (_ *Daemon, err error) {
 		d.warmNeighbors()
 	}
 	d.api = &control.Server{Mu: &d.mu, Set: d.set, Engine: d.eng, Est: control.NewEstimator(), Now: d.Now,
-		Published: func(snap *service.Snapshot) { d.publishLocked(snap, "change") }}
+		Published: func(snap *service.Snapshot) { d.publishLocked(snap, "change") },
+		Applied:   d.logApplied}
 	d.api.Sample()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.maintain(ctx) }()
@@ -260,6 +262,28 @@ func (d *Daemon) Reload() (string, error) {
 	}
 	d.log.Printf("reloaded %s: %s", cfg.Path, msg)
 	return msg, nil
+}
+
+// logApplied logs a batch the control API applied: what it was, the first
+// few operations by name.
+func (d *Daemon) logApplied(ops []api.Op) {
+	const show = 4
+	if len(ops) == 0 {
+		return
+	}
+	var parts []string
+	for i, op := range ops {
+		if i == show {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ops)-show))
+			break
+		}
+		parts = append(parts, control.Describe(op))
+	}
+	word := "changes"
+	if len(ops) == 1 {
+		word = "change"
+	}
+	d.log.Printf("control: applied %d %s: %s", len(ops), word, strings.Join(parts, "; "))
 }
 
 // publishLocked hands a new snapshot of the services to the engine and the
