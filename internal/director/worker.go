@@ -344,7 +344,7 @@ func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir stat
 // countIn counts the current packet, client to server, on its
 // destination, the destination's service and the director's totals
 // (kernel: ip_vs_in_stats). Counts gather in the worker's batch cache and
-// reach the shared counters once per batch (flushStats).
+// reach the shared counters once per batch (statCache.flush).
 func (w *Worker) countIn(d *service.Dest) {
 	n := uint64(w.p.Len) - uint64(w.p.L3Off)
 	c := w.pend.entry(d)

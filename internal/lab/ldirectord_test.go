@@ -8,40 +8,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vsd/vsd/internal/netns"
 )
-
-var (
-	vsadmOnce sync.Once
-	vsadmExe  string
-	vsadmErr  error
-)
-
-// vsadmBinary builds cmd/vsadm once per test binary.
-func vsadmBinary(t *testing.T) string {
-	t.Helper()
-	vsadmOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vsadm-labtest")
-		if err != nil {
-			vsadmErr = err
-			return
-		}
-		vsadmExe = filepath.Join(dir, "vsadm")
-		out, err := exec.Command("go", "build", "-o", vsadmExe, "github.com/vsd/vsd/cmd/vsadm").CombinedOutput()
-		if err != nil {
-			vsadmErr = fmt.Errorf("go build ./cmd/vsadm: %v\n%s", err, out)
-		}
-	})
-	if vsadmErr != nil {
-		t.Fatal(vsadmErr)
-	}
-	return vsadmExe
-}
 
 // ldCheckInterval is ldirectord's checkinterval in the test (seconds).
 const ldCheckInterval = 2

@@ -37,33 +37,50 @@ func needRoot(t *testing.T, tools ...string) {
 	roottest.Unavailable(t, "root integration test: "+why)
 }
 
-var (
-	buildOnce sync.Once
-	vsdExe    string
-	buildErr  error
-)
+// binaries are the programs the root tests build (once per test binary,
+// into one temporary directory that TestMain removes).
+var binaries struct {
+	mu   sync.Mutex
+	dir  string
+	exes map[string]string // package → built executable
+}
 
-// vsdBinary builds cmd/vsd once per test binary: the lab runs it inside
-// the namespaces.
-func vsdBinary(t *testing.T) string {
+// goBinary builds the command github.com/vsd/vsd/cmd/<name> once per test
+// binary and returns its path.
+func goBinary(t *testing.T, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	binaries.mu.Lock()
+	defer binaries.mu.Unlock()
+	if exe, ok := binaries.exes[name]; ok {
+		return exe
+	}
+	if binaries.dir == "" {
 		dir, err := os.MkdirTemp("", "vsd-labtest")
 		if err != nil {
-			buildErr = err
-			return
+			t.Fatal(err)
 		}
-		vsdExe = filepath.Join(dir, "vsd")
-		cmd := exec.Command("go", "build", "-o", vsdExe, "github.com/vsd/vsd/cmd/vsd")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/vsd: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+		binaries.dir, binaries.exes = dir, map[string]string{}
 	}
-	return vsdExe
+	exe := filepath.Join(binaries.dir, name)
+	if out, err := exec.Command("go", "build", "-o", exe, "github.com/vsd/vsd/cmd/"+name).CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
+	}
+	binaries.exes[name] = exe
+	return exe
+}
+
+// vsdBinary is cmd/vsd, which the lab runs inside the namespaces.
+func vsdBinary(t *testing.T) string { return goBinary(t, "vsd") }
+
+// vsadmBinary is cmd/vsadm.
+func vsadmBinary(t *testing.T) string { return goBinary(t, "vsadm") }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaries.dir != "" {
+		os.RemoveAll(binaries.dir)
+	}
+	os.Exit(code)
 }
 
 // buildTopo builds a lab for one test and removes it when the test ends.
