@@ -61,9 +61,10 @@ type NewSchedulerFunc func(name string, flags Flags) (Scheduler, error)
 type Set struct {
 	mu       sync.Mutex
 	newSched NewSchedulerFunc
-	services []*Service // current versions, insertion order
-	dests    []*Dest    // by DestID; nil = free slot
-	freeIDs  []DestID   // free slots of dests, reused last freed first
+	services []*Service     // current versions, insertion order
+	index    map[setKey]int // service → its position in services
+	dests    []*Dest        // by DestID; nil = free slot
+	freeIDs  []DestID       // free slots of dests, reused last freed first
 	trash    []*Dest
 	marks    []markRule
 	snap     *Snapshot // cached; nil after a change
@@ -71,16 +72,38 @@ type Set struct {
 
 // NewSet returns an empty set that makes schedulers with newSched.
 func NewSet(newSched NewSchedulerFunc) *Set {
-	return &Set{newSched: newSched, dests: []*Dest{nil}} // DestID 0 is "none"
+	return &Set{newSched: newSched, dests: []*Dest{nil}, index: map[setKey]int{}} // DestID 0 is "none"
 }
 
 func (s *Set) find(k Key) int {
-	for i, svc := range s.services {
-		if sameKey(svc.Key, k) {
-			return i
-		}
+	if i, ok := s.index[indexKey(k)]; ok {
+		return i
 	}
 	return -1
+}
+
+// setKey is a service's identity in Set.index, with sameKey's semantics.
+type setKey struct {
+	fwmark uint32
+	v6     bool
+	proto  packet.Proto
+	addr   netip.Addr
+	port   uint16
+}
+
+func indexKey(k Key) setKey {
+	if k.FwMark != 0 {
+		return setKey{fwmark: k.FwMark, v6: k.Addr.Is6()}
+	}
+	return setKey{proto: k.Proto, addr: k.Addr.Unmap(), port: k.Port}
+}
+
+// reindex rebuilds the index after services moved in the list.
+func (s *Set) reindex() {
+	clear(s.index)
+	for i, svc := range s.services {
+		s.index[indexKey(svc.Key)] = i
+	}
 }
 
 func sameKey(a, b Key) bool {
@@ -137,6 +160,7 @@ func (s *Set) AddService(c ServiceConfig) error {
 	svc := &Service{Key: k, SchedName: c.Sched, Flags: c.Flags, Timeout: c.Timeout, Netmask: c.Netmask,
 		Sched: sch, Stats: new(Stats), V6: k.Addr.Is6(), VIP16: k.Addr.As16()}
 	sch.Update(nil)
+	s.index[indexKey(svc.Key)] = len(s.services)
 	s.services = append(s.services, svc)
 	s.snap = nil
 	return nil
@@ -185,6 +209,7 @@ func (s *Set) DelService(k Key, now clock.Time) error {
 		s.toTrash(d, now)
 	}
 	s.services = slices.Delete(s.services, i, i+1)
+	s.reindex()
 	s.snap = nil
 	return nil
 }
@@ -199,6 +224,7 @@ func (s *Set) Flush(now clock.Time) {
 		}
 	}
 	s.services = nil
+	clear(s.index)
 	s.snap = nil
 }
 

@@ -145,3 +145,41 @@ func TestLookupOrder(t *testing.T) {
 		t.Fatal("UDP matched a TCP service")
 	}
 }
+
+// TestIndexFollowsDeletes: services are found by key after deletions in
+// the middle of the list and after a flush, IPv4-mapped keys included, and
+// fwmark services by mark and family.
+func TestIndexFollowsDeletes(t *testing.T) {
+	s := NewSet(newNop)
+	keys := make([]Key, 0, 20)
+	for i := range 10 {
+		keys = append(keys, Key{Proto: packet.ProtoTCP, Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), Port: 80})
+		keys = append(keys, Key{FwMark: uint32(i + 1), Addr: netip.IPv6Unspecified()})
+	}
+	for _, k := range keys {
+		if err := s.AddService(ServiceConfig{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, i := range []int{4, 0, 17} {
+		if err := s.DelService(keys[i], 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, k := range keys {
+		gone := i == 4 || i == 0 || i == 17
+		mapped := k
+		mapped.Addr = netip.AddrFrom16(k.Addr.As16())
+		err := s.AddDest(mapped, DestParams{Addr: rip, Port: 80, Weight: 1, Method: Tunnel})
+		if gone != errors.Is(err, ErrServiceUnknown) {
+			t.Errorf("%v (deleted %v): AddDest: %v", k, gone, err)
+		}
+	}
+	if err := s.AddService(ServiceConfig{Key: Key{FwMark: 2, Addr: netip.IPv4Unspecified()}}); err != nil {
+		t.Errorf("IPv4 fwmark 2 beside IPv6 fwmark 2: %v", err)
+	}
+	s.Flush(0)
+	if err := s.EditService(ServiceConfig{Key: keys[1]}); !errors.Is(err, ErrNoSuchService) {
+		t.Errorf("after Flush: %v", err)
+	}
+}
