@@ -36,6 +36,10 @@ type Target struct {
 	// Totals are the director's totals, zeroed by a zero of everything.
 	Totals *service.Stats
 	Now    clock.Time
+	// IsLocal, if set, says whether an address is the director's own: a
+	// direct-routing real server there becomes Local (delivered to this
+	// host), as the kernel decides for IP_VS_CONN_F_LOCALNODE.
+	IsLocal func(netip.Addr) bool
 }
 
 // Apply applies ops to tgt atomically: the batch is first replayed on a
@@ -50,6 +54,7 @@ func Apply(tgt Target, ops []api.Op) error {
 		Timeouts: ptr(*tgt.Timeouts),
 		Daemons:  ptr(slices.Clone(*tgt.Daemons)),
 		Now:      tgt.Now,
+		IsLocal:  tgt.IsLocal,
 	}
 	for i, op := range ops {
 		if err := applyOne(scratch, op); err != nil {
@@ -194,6 +199,9 @@ func applyOne(t Target, op api.Op) error {
 		p, err := destParams(op.Dest)
 		if err != nil {
 			return err
+		}
+		if p.Method == service.Route && t.IsLocal != nil && t.IsLocal(p.Addr) {
+			p.Method = service.Local
 		}
 		if op.Kind == api.AddDest {
 			return t.Set.AddDest(k, p)

@@ -243,3 +243,32 @@ func TestConnectError(t *testing.T) {
 		t.Fatalf("got %v, want *api.ConnectError", err)
 	}
 }
+
+// TestLocalRealServer: a direct-routing real server on one of the
+// director's own addresses is Local, as the kernel makes it; NAT to the
+// same address stays NAT.
+func TestLocalRealServer(t *testing.T) {
+	s := newServer(t)
+	s.IsLocal = HostAddress
+	lo := netip.MustParseAddr("127.0.0.1")
+	if err := s.Apply([]api.Op{{Kind: api.AddService, Service: tcpSvc(80)},
+		{Kind: api.AddDest, Service: tcpSvc(80), Dest: &api.Dest{DestKey: api.DestKey{Addr: lo, Port: 80}, Method: api.Route, Weight: 1}},
+		{Kind: api.AddService, Service: tcpSvc(81)},
+		{Kind: api.AddDest, Service: tcpSvc(81), Dest: masq(lo, 8080, 1)},
+		{Kind: api.AddDest, Service: tcpSvc(81), Dest: &api.Dest{DestKey: api.DestKey{Addr: rip1, Port: 81}, Method: api.Route, Weight: 1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tab := s.Table()
+	if m := tab.Services[0].Dests[0].Method; m != api.Local {
+		t.Errorf("DR real server on 127.0.0.1: %s, want Local", m)
+	}
+	for _, d := range tab.Services[1].Dests {
+		if want := map[netip.Addr]api.Method{lo: api.Masq, rip1: api.Route}[d.Addr]; d.Method != want {
+			t.Errorf("%s: %s, want %s", d.Addr, d.Method, want)
+		}
+	}
+	if !HostAddress(netip.MustParseAddr("::1")) || HostAddress(netip.MustParseAddr("192.0.2.123")) {
+		t.Error("HostAddress: ::1 must be local, 192.0.2.123 must not")
+	}
+}

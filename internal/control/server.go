@@ -41,6 +41,9 @@ type Server struct {
 	// Applied, if set, is told of every batch that was applied (with Mu
 	// held), for the daemon's log.
 	Applied func(ops []api.Op)
+	// IsLocal, if set, says whether an address is the director's own
+	// (see Target.IsLocal).
+	IsLocal func(netip.Addr) bool
 
 	daemons []api.SyncDaemon // guarded by Mu
 }
@@ -52,7 +55,7 @@ func (s *Server) Apply(ops []api.Op) error {
 	to := s.Engine.Timeouts()
 	ds := s.daemons
 	tgt := Target{
-		Set: s.Set, Timeouts: &to, Daemons: &ds, Totals: s.Engine.Stats(), Now: s.Now(),
+		Set: s.Set, Timeouts: &to, Daemons: &ds, Totals: s.Engine.Stats(), Now: s.Now(), IsLocal: s.IsLocal,
 		Zero: func(st *service.Stats) {
 			st.Zero()
 			if s.Est != nil {
@@ -174,6 +177,28 @@ func (s *Server) Register(mux *http.ServeMux) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
+}
+
+// HostAddress reports whether a is an address of this host (in this
+// network namespace): on one of its interfaces, or in 127.0.0.0/8 or ::1.
+// It asks the kernel each time (a control-plane call, not per packet).
+func HostAddress(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ad := range addrs {
+		if n, ok := ad.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == a {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var umaskMu sync.Mutex

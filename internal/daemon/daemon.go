@@ -152,7 +152,7 @@ func Start(o Options) (_ *Daemon, err error) {
 	}
 	d.api = &control.Server{Mu: &d.mu, Set: d.set, Engine: d.eng, Est: control.NewEstimator(), Now: d.Now,
 		Published: func(snap *service.Snapshot) { d.publishLocked(snap, "change") },
-		Applied:   d.logApplied}
+		Applied:   d.logApplied, IsLocal: control.HostAddress}
 	d.api.Sample()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.maintain(ctx) }()
