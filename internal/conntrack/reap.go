@@ -122,19 +122,29 @@ func (t *Table) Flush(now clock.Time) int {
 // e, ConnLocked(idx, now) and AddrsLocked(idx). Entries inserted or removed
 // during the walk may or may not be seen.
 func (t *Table) Range(fn func(idx uint32, e *Entry) bool) {
-	for b := range t.buckets {
+	t.RangeBuckets(0, len(t.buckets), fn)
+}
+
+// RangeBuckets is Range over buckets first..first+n-1 only (clamped to the
+// table), so a long walk can be done in pieces with work between them. It
+// reports whether fn asked to stop.
+func (t *Table) RangeBuckets(first, n int, fn func(idx uint32, e *Entry) bool) (stopped bool) {
+	first = max(first, 0)
+	end := min(first+max(n, 0), len(t.buckets))
+	for b := first; b < end; b++ {
 		s := t.stripeOf(uint32(b))
 		s.mu.Lock()
 		for idx := t.buckets[b]; idx != 0; {
 			e := t.at(idx)
 			if !fn(idx, e) {
 				s.mu.Unlock()
-				return
+				return true
 			}
 			idx = e.next
 		}
 		s.mu.Unlock()
 	}
+	return false
 }
 
 // Stats is a snapshot of the table's counters.

@@ -272,3 +272,53 @@ func TestLocalRealServer(t *testing.T) {
 		t.Error("HostAddress: ::1 must be local, 192.0.2.123 must not")
 	}
 }
+
+// TestConnsStreamed: a table walked in many pieces comes back whole, each
+// entry once.
+func TestConnsStreamed(t *testing.T) {
+	eng, err := director.New(director.Config{Ports: []director.Port{{}}, Neighbors: noNeighbors{}, TableBits: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Seconds(100)
+	s := &Server{Mu: new(sync.Mutex), Set: service.NewSet(sched.New), Engine: eng, Now: func() clock.Time { return now }, Published: eng.Publish}
+	if err := s.Apply([]api.Op{{Kind: api.AddService, Service: tcpSvc(80)}, {Kind: api.AddDest, Service: tcpSvc(80), Dest: masq(rip1, 80, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	d := eng.Snapshot().Services[0].Dests[0]
+	eng.Table().SetDestAddr(uint32(d.ID), d.Addr16)
+	const n = 3000
+	for i := range n {
+		c := conntrack.Conn{Proto: packet.ProtoUDP, Caddr: netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}).As16(), Vaddr: vip.As16(),
+			Cport: uint16(1024 + i), Vport: 80, Dport: 80, Flags: conntrack.FwdMasq, Dest: uint32(d.ID), Expires: now.Add(time.Minute)}
+		h := eng.Table().Hash(false, packet.ProtoUDP, &c.Caddr, c.Cport)
+		eng.Table().Lock(h)
+		_, ok := eng.Table().InsertLocked(h, &c, now)
+		eng.Table().Unlock(h)
+		if !ok {
+			t.Fatalf("insert %d refused", i)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "vsd.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer serve(t, s, ln)()
+	c := api.NewClient(path)
+	defer c.Close()
+	conns, err := c.Conns(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[netip.AddrPort]bool{}
+	for _, cn := range conns {
+		if seen[cn.Client] || cn.Protocol != "UDP" || cn.State != "UDP" || cn.Expires != 60 {
+			t.Fatalf("entry %+v (seen before: %v)", cn, seen[cn.Client])
+		}
+		seen[cn.Client] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d entries streamed, want %d", len(seen), n)
+	}
+}

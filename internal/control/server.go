@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -142,9 +143,7 @@ func (s *Server) Sample() {
 // Register adds the API's routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/table", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Table()) })
-	mux.HandleFunc("GET /v1/conns", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, ConnsOf(s.Engine, s.Now()))
-	})
+	mux.HandleFunc("GET /v1/conns", func(w http.ResponseWriter, r *http.Request) { s.writeConns(w) })
 	mux.HandleFunc("GET /v1/timeouts", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Timeouts()) })
 	mux.HandleFunc("GET /v1/daemons", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Daemons()) })
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
@@ -172,6 +171,37 @@ func (s *Server) Register(mux *http.ServeMux) {
 		}
 		writeJSON(w, struct{}{})
 	})
+}
+
+// connPiece is how many buckets the connection list is read in at a time
+// (the response is written between pieces, no lock held).
+const connPiece = 256
+
+// writeConns streams the connection table as one JSON array, piece by
+// piece: the daemon never holds more than a piece of a huge table in
+// memory for it.
+func (s *Server) writeConns(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	bw.WriteByte('[')
+	first := true
+	err := EachConns(s.Engine, s.Now(), connPiece, func(cs []api.Conn) error {
+		for i := range cs {
+			if !first {
+				bw.WriteByte(',')
+			}
+			first = false
+			if err := enc.Encode(&cs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		bw.WriteString("]\n")
+		bw.Flush()
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -162,36 +162,60 @@ func StatsOf(snap *service.Snapshot, eng *director.Engine) []*service.Stats {
 // now. The walk takes one bucket lock at a time, so entries created or
 // freed meanwhile may or may not appear.
 func ConnsOf(eng *director.Engine, now clock.Time) []api.Conn {
-	t := eng.Table()
-	snap := eng.Snapshot()
-	out := make([]api.Conn, 0, min(t.Len(), 1<<16))
-	t.Range(func(idx uint32, e *conntrack.Entry) bool {
-		c := t.ConnLocked(idx, now)
-		template := c.Flags&conntrack.FlagTemplate != 0
-		proto := "IP"
-		if p := ProtocolOf(c.Proto); p != "" {
-			proto = string(p)
-		} else if c.Proto != 0 {
-			proto = "IP_" + strconv.Itoa(int(c.Proto))
-		}
-		ac := api.Conn{
-			Protocol: proto,
-			Client:   netip.AddrPortFrom(addrOf(c.V6, c.Caddr), c.Cport),
-			Virtual:  netip.AddrPortFrom(addrOf(c.V6, c.Vaddr), c.Vport),
-			State:    state.StateName(c.Proto, c.State, template),
-		}
-		if d := snap.Dest(service.DestID(c.Dest)); d != nil {
-			ac.Dest = netip.AddrPortFrom(d.Addr, c.Dport)
-		} else {
-			ac.Dest = netip.AddrPortFrom(addrOf(c.V6, t.DestAddr(c.Dest)), c.Dport)
-		}
-		if left := c.Expires.Sub(now); left > 0 {
-			ac.Expires = uint32(left / time.Second)
-		}
-		out = append(out, ac)
-		return true
+	var out []api.Conn
+	EachConns(eng, now, 1<<30, func(cs []api.Conn) error {
+		out = append(out, cs...)
+		return nil
 	})
 	return out
+}
+
+// EachConns walks the connection table in pieces of about `piece` buckets
+// and hands each piece's entries to fn, outside every lock, so a caller can
+// write a huge table out without holding it all in memory nor blocking the
+// packet path on a slow reader. It stops at fn's first error.
+func EachConns(eng *director.Engine, now clock.Time, piece int, fn func([]api.Conn) error) error {
+	t := eng.Table()
+	snap := eng.Snapshot()
+	var buf []api.Conn
+	for first := 0; first < t.Buckets(); first += piece {
+		buf = buf[:0]
+		t.RangeBuckets(first, piece, func(idx uint32, e *conntrack.Entry) bool {
+			buf = append(buf, connOf(t, snap, t.ConnLocked(idx, now), now))
+			return true
+		})
+		if len(buf) > 0 {
+			if err := fn(buf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func connOf(t *conntrack.Table, snap *service.Snapshot, c conntrack.Conn, now clock.Time) api.Conn {
+	template := c.Flags&conntrack.FlagTemplate != 0
+	proto := "IP"
+	if p := ProtocolOf(c.Proto); p != "" {
+		proto = string(p)
+	} else if c.Proto != 0 {
+		proto = "IP_" + strconv.Itoa(int(c.Proto))
+	}
+	ac := api.Conn{
+		Protocol: proto,
+		Client:   netip.AddrPortFrom(addrOf(c.V6, c.Caddr), c.Cport),
+		Virtual:  netip.AddrPortFrom(addrOf(c.V6, c.Vaddr), c.Vport),
+		State:    state.StateName(c.Proto, c.State, template),
+	}
+	if d := snap.Dest(service.DestID(c.Dest)); d != nil {
+		ac.Dest = netip.AddrPortFrom(d.Addr, c.Dport)
+	} else {
+		ac.Dest = netip.AddrPortFrom(addrOf(c.V6, t.DestAddr(c.Dest)), c.Dport)
+	}
+	if left := c.Expires.Sub(now); left > 0 {
+		ac.Expires = uint32(left / time.Second)
+	}
+	return ac
 }
 
 func addrOf(v6 bool, a [16]byte) netip.Addr {
