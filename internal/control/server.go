@@ -260,5 +260,27 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	return ln, nil
+	return &peerListener{UnixListener: ln.(*net.UnixListener), uid: uint32(os.Geteuid())}, nil
+}
+
+// peerListener accepts only connections from root or from the user vsd
+// runs as (SO_PEERCRED), whatever the socket file's mode has become: the
+// API changes what the director forwards.
+type peerListener struct {
+	*net.UnixListener
+	uid uint32
+}
+
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		uid, err := peerUID(c)
+		if errors.Is(err, errNoPeerCred) || err == nil && (uid == 0 || uid == l.uid) {
+			return c, nil
+		}
+		c.Close() // someone else: not even an answer
+	}
 }
