@@ -88,6 +88,46 @@ func (c *Client) Daemons(ctx context.Context) ([]SyncDaemon, error) {
 	return ds, c.get(ctx, "/v1/daemons", &ds)
 }
 
+// Status returns the daemon's counters and datapath.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.get(ctx, "/v1/status", &s)
+}
+
+// Listing returns the table as `ipvsadm -L -n` prints it.
+func (c *Client) Listing(ctx context.Context) (string, error) {
+	b, err := c.text(ctx, http.MethodGet, "/v1/listing")
+	return string(b), err
+}
+
+// Reload makes the daemon re-read its configuration file and returns its
+// summary of what changed.
+func (c *Client) Reload(ctx context.Context) (string, error) {
+	b, err := c.text(ctx, http.MethodPost, "/v1/reload")
+	return strings.TrimSpace(string(b)), err
+}
+
+// text does a request whose answer is text.
+func (c *Client) text(ctx context.Context, method, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://vsd"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return b, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
 // Apply validates every operation, then applies them all, atomically: on
 // an error (an *OpError) nothing was changed.
 func (c *Client) Apply(ctx context.Context, ops ...Op) error {

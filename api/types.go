@@ -282,3 +282,37 @@ const (
 	MsgPermission    = "Permission denied (you must be root)"
 	MsgRange         = "Numerical result out of range"
 )
+
+// Status is the daemon's own report (GET /v1/status).
+type Status struct {
+	Config      string            `json:"config"`
+	Datapath    string            `json:"datapath"`
+	Uptime      string            `json:"uptime"`
+	Services    int               `json:"services"`
+	Connections int64             `json:"connections"`
+	Frames      uint64            `json:"frames"`
+	Tx          uint64            `json:"tx"`
+	Pass        uint64            `json:"pass"`
+	Drop        uint64            `json:"drop"`
+	Drops       map[string]uint64 `json:"drops,omitempty"`  // dropped frames by reason
+	Events      map[string]uint64 `json:"events,omitempty"` // counted decisions by kind
+	Ports       []PortStatus      `json:"ports,omitempty"`
+	Link        *LinkStatus       `json:"link,omitempty"`
+}
+
+// LinkStatus are the datapath's own counters, summed over its queues.
+type LinkStatus struct {
+	RxDropped uint64 `json:"rx_dropped"` // frames the kernel dropped: a ring was full
+	TxDropped uint64 `json:"tx_dropped"` // Tx frames that found no ring slot
+	PassLost  uint64 `json:"pass_lost"`  // Pass verdicts AF_XDP could not hand back to the kernel
+	Kicks     uint64 `json:"kicks"`      // TX wake-up syscalls
+	Polls     uint64 `json:"polls"`      // poll syscalls
+	FillEmpty uint64 `json:"fill_empty"` // AF_XDP fill ring found empty before a poll
+}
+
+// PortStatus are one port's link counters, summed over its queues.
+type PortStatus struct {
+	Name     string `json:"name"`
+	RxFrames uint64 `json:"rx_frames"`
+	TxFrames uint64 `json:"tx_frames"`
+}

@@ -2,10 +2,8 @@ package benchlab
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
+	"github.com/vsd/vsd/api"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -239,8 +237,8 @@ func (tb *testbed) startVSD(ctx context.Context, c Candidate, o *Options) (strin
 		return "", err
 	}
 	tb.vsd, tb.vsdSock = p, sock
-	hc := vsdClient(sock)
-	defer hc.CloseIdleConnections()
+	hc := api.NewClient(sock)
+	defer hc.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
@@ -272,25 +270,14 @@ func (tb *testbed) startVSD(ctx context.Context, c Candidate, o *Options) (strin
 	}
 }
 
-// vsdClient talks HTTP to vsd's control socket.
-func vsdClient(sock string) *http.Client {
-	return &http.Client{
-		Timeout: time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, "unix", sock)
-		}},
-	}
-}
-
 // vsdDiagnosis is vsd's status and the end of its log, for an error
 // message when a vsd candidate fails.
 func (tb *testbed) vsdDiagnosis(ctx context.Context) string {
 	if tb.vsd == nil {
 		return ""
 	}
-	hc := vsdClient(tb.vsdSock)
-	defer hc.CloseIdleConnections()
+	hc := api.NewClient(tb.vsdSock)
+	defer hc.Close()
 	var b strings.Builder
 	if st, err := vsdStatus(ctx, hc); err == nil {
 		fmt.Fprintf(&b, "\nvsd status: frames %d tx %d drop %d drops %v", st.Frames, st.Tx, st.Drop, st.Drops)
@@ -301,32 +288,11 @@ func (tb *testbed) vsdDiagnosis(ctx context.Context) string {
 	return b.String()
 }
 
-type vsdStatusReply struct {
-	Datapath string            `json:"datapath"`
-	Frames   uint64            `json:"frames"`
-	Tx       uint64            `json:"tx"`
-	Drop     uint64            `json:"drop"`
-	Drops    map[string]uint64 `json:"drops"`
-}
-
-func vsdStatus(ctx context.Context, hc *http.Client) (vsdStatusReply, error) {
-	var st vsdStatusReply
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://vsd/v1/status", nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return st, fmt.Errorf("GET /v1/status: %s", resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return st, fmt.Errorf("GET /v1/status: %w", err)
-	}
-	return st, nil
+// vsdStatus asks vsd for its status, giving it a second.
+func vsdStatus(ctx context.Context, c *api.Client) (*api.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return c.Status(ctx)
 }
 
 func lastLines(s string, n int) string {

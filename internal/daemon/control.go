@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vsd/vsd/api"
 	"net"
 	"net/http"
 	"os"
@@ -72,44 +73,10 @@ func (c *controlServer) close() error {
 	return err
 }
 
-// Status is what GET /v1/status returns.
-type Status struct {
-	Config      string            `json:"config"`
-	Datapath    string            `json:"datapath"`
-	Uptime      string            `json:"uptime"`
-	Services    int               `json:"services"`
-	Connections int64             `json:"connections"`
-	Frames      uint64            `json:"frames"`
-	Tx          uint64            `json:"tx"`
-	Pass        uint64            `json:"pass"`
-	Drop        uint64            `json:"drop"`
-	Drops       map[string]uint64 `json:"drops,omitempty"`
-	Events      map[string]uint64 `json:"events,omitempty"`
-	Ports       []PortStatus      `json:"ports,omitempty"`
-	Link        *LinkStatus       `json:"link,omitempty"`
-}
-
-// LinkStatus are the datapath's own counters, summed over its queues.
-type LinkStatus struct {
-	RxDropped uint64 `json:"rx_dropped"` // frames the kernel dropped: a ring was full
-	TxDropped uint64 `json:"tx_dropped"` // Tx frames that found no ring slot
-	PassLost  uint64 `json:"pass_lost"`  // Pass verdicts AF_XDP could not hand back to the kernel
-	Kicks     uint64 `json:"kicks"`      // TX wake-up syscalls
-	Polls     uint64 `json:"polls"`      // poll syscalls
-	FillEmpty uint64 `json:"fill_empty"` // AF_XDP fill ring found empty before a poll
-}
-
-// PortStatus are one port's link counters, summed over its queues.
-type PortStatus struct {
-	Name     string `json:"name"`
-	RxFrames uint64 `json:"rx_frames"`
-	TxFrames uint64 `json:"tx_frames"`
-}
-
 // Status reports the daemon's counters.
-func (d *Daemon) Status() Status {
+func (d *Daemon) Status() api.Status {
 	c := d.eng.Counters()
-	s := Status{
+	s := api.Status{
 		Config:      d.cfg.Path,
 		Datapath:    "control plane only",
 		Uptime:      time.Since(d.started).Round(time.Second).String(),
@@ -131,11 +98,11 @@ func (d *Daemon) Status() Status {
 	}
 	if d.dp != nil {
 		s.Datapath = d.dp.describe()
-		s.Ports = make([]PortStatus, len(d.ports))
+		s.Ports = make([]api.PortStatus, len(d.ports))
 		for i, p := range d.ports {
 			s.Ports[i].Name = p.name
 		}
-		s.Link = &LinkStatus{}
+		s.Link = &api.LinkStatus{}
 		for _, q := range d.dp.queues() {
 			st := q.Stats()
 			s.Link.RxDropped += st.RxDropped

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vsd/vsd/api"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -531,71 +531,36 @@ func lastLine(log, containing string) string {
 	return ""
 }
 
-// control does one request on vsd's control socket.
-func (t *Topo) control(method, path string) ([]byte, error) {
-	cl := &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", t.Socket)
-		}},
-	}
-	req, err := http.NewRequest(method, "http://vsd"+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("vsd %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
+// client is an API client of the lab's vsd, for one call.
+func (t *Topo) client() (*api.Client, context.Context, func()) {
+	c := api.NewClient(t.Socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return c, ctx, func() { cancel(); c.Close() }
 }
 
 // Listing returns vsd's table as `ipvsadm -L -n` prints it.
 func (t *Topo) Listing() (string, error) {
-	b, err := t.control("GET", "/v1/listing")
-	return string(b), err
-}
-
-// VSDStatus is the part of vsd's status the lab reads.
-type VSDStatus struct {
-	Datapath    string            `json:"datapath"`
-	Connections int64             `json:"connections"`
-	Frames      uint64            `json:"frames"`
-	Tx          uint64            `json:"tx"`
-	Drop        uint64            `json:"drop"`
-	Drops       map[string]uint64 `json:"drops"`
-	Link        struct {
-		RxDropped uint64 `json:"rx_dropped"`
-		TxDropped uint64 `json:"tx_dropped"`
-		PassLost  uint64 `json:"pass_lost"`
-	} `json:"link"`
+	c, ctx, done := t.client()
+	defer done()
+	return c.Listing(ctx)
 }
 
 // Status returns vsd's status.
-func (t *Topo) Status() (*VSDStatus, error) {
-	b, err := t.control("GET", "/v1/status")
-	if err != nil {
-		return nil, err
+func (t *Topo) Status() (*api.Status, error) {
+	c, ctx, done := t.client()
+	defer done()
+	st, err := c.Status(ctx)
+	if err == nil && st.Link == nil {
+		st.Link = &api.LinkStatus{} // control plane only: no datapath counters
 	}
-	var s VSDStatus
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("vsd status: %w", err)
-	}
-	return &s, nil
+	return st, err
 }
 
 // Reload asks vsd to re-read its file.
 func (t *Topo) Reload() (string, error) {
-	b, err := t.control("POST", "/v1/reload")
-	return strings.TrimSpace(string(b)), err
+	c, ctx, done := t.client()
+	defer done()
+	return c.Reload(ctx)
 }
 
 // Fetch runs the lab client in the client namespace against url.
