@@ -298,6 +298,21 @@ type Status struct {
 	Events      map[string]uint64 `json:"events,omitempty"` // counted decisions by kind
 	Ports       []PortStatus      `json:"ports,omitempty"`
 	Link        *LinkStatus       `json:"link,omitempty"`
+	Defense     DefenseStatus     `json:"defense"`
+}
+
+// DefenseStatus are the flood defenses as the last once-a-second update
+// left them.
+type DefenseStatus struct {
+	DropEntry      int    `json:"drop_entry"` // levels 0..3 (1 ↔ 2 move by themselves)
+	DropPacket     int    `json:"drop_packet"`
+	SecureTCP      int    `json:"secure_tcp"`
+	AmemThresh     int    `json:"amemthresh"`      // pages
+	AvailablePages int64  `json:"available_pages"` // the connection table budget's headroom
+	NoMem          bool   `json:"nomem"`           // available below amemthresh
+	DropRate       int    `json:"drop_rate"`       // drop_packet: 1 of this many new connections, 0 none
+	SecureTables   bool   `json:"secure_tables"`   // the secure_tcp state tables are in use
+	EntriesDropped uint64 `json:"entries_dropped"` // by drop_entry passes, since start
 }
 
 // LinkStatus are the datapath's own counters, summed over its queues.

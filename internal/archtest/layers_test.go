@@ -29,6 +29,7 @@ var layerTable = map[string]int{
 	"internal/state":   1,
 	"internal/service": 1,
 	"internal/sched":   1,
+	"internal/defense": 1, // flood defenses: level machine, drop rates, which entries to drop
 
 	"internal/conntrack": 2,
 	"internal/forward":   2,

@@ -139,7 +139,7 @@ var (
 	ifaceKeys   = []string{"name"}
 	tableKeys   = []string{"bits", "budget"}
 	timeoutKeys = []string{"tcp", "tcpfin", "udp"}
-	tunableKeys = []string{"secure_tcp", "conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template",
+	tunableKeys = []string{"secure_tcp", "drop_entry", "drop_packet", "amemthresh", "am_droprate", "conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template",
 		"sloppy_tcp", "sloppy_sctp", "pmtu_disc", "no_icmp_unreachable"}
 	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
@@ -413,7 +413,6 @@ func (p *parser) tunables(n *yaml.Node, c *Config) {
 		key string
 		dst *bool
 	}{
-		{"secure_tcp", &t.SecureTCP},
 		{"expire_nodest_conn", &t.ExpireNodestConn},
 		{"expire_quiescent_template", &t.ExpireQuiescentTemplate},
 		{"sloppy_tcp", &t.SloppyTCP},
@@ -427,11 +426,48 @@ func (p *parser) tunables(n *yaml.Node, c *Config) {
 			}
 		}
 	}
+	for _, l := range [...]struct {
+		key string
+		dst *int
+	}{
+		{"drop_entry", &t.Defense.DropEntry},
+		{"drop_packet", &t.Defense.DropPacket},
+		{"secure_tcp", &t.Defense.SecureTCP},
+	} {
+		if v, ok := f[l.key]; ok {
+			if x, ok := p.level(v.val, "tunables."+l.key); ok {
+				*l.dst = x
+			}
+		}
+	}
+	if v, ok := f["amemthresh"]; ok {
+		if x, ok := p.number(v.val, "tunables.amemthresh", 0, 1<<40, "pages of 4 KiB"); ok {
+			t.Defense.AmemThresh = int(x)
+		}
+	}
+	if v, ok := f["am_droprate"]; ok {
+		if x, ok := p.number(v.val, "tunables.am_droprate", 1, 1<<31-1, ""); ok {
+			t.Defense.AmDropRate = int(x)
+		}
+	}
 	if v, ok := f["conn_reuse_mode"]; ok {
 		if x, ok := p.number(v.val, "tunables.conn_reuse_mode", 0, 3, ""); ok {
 			t.ConnReuseMode = int(x)
 		}
 	}
+}
+
+// level reads a defense level 0..3. For files written before the levels,
+// true means 3 (always) and false 0 (off).
+func (p *parser) level(n *yaml.Node, path string) (int, bool) {
+	if r := p.resolve(n); r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!bool" {
+		if strings.EqualFold(r.Value, "true") {
+			return 3, true
+		}
+		return 0, true
+	}
+	x, ok := p.number(n, path, 0, 3, "(0 off, 1 automatic, 2 automatic and on now, 3 always)")
+	return int(x), ok
 }
 
 func (p *parser) control(n *yaml.Node, c *Config) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/vsd/vsd/internal/defense"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -44,7 +45,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("172.16.0.2"), Port: 8080, Weight: 3, Method: service.Masq, UThreshold: 1000, LThreshold: 800},
 					{Addr: a("172.16.0.3"), Port: 8080, Weight: 1, Method: service.Masq},
 				},
-				Line: 65, Col: 5, DestPos: []Pos{{70, 9}, {76, 9}},
+				Line: 69, Col: 5, DestPos: []Pos{{74, 9}, {80, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("10.0.0.81"), Port: 443}, Sched: "sh",
@@ -53,7 +54,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.1.2"), Port: 443, Weight: 1, Method: service.Route},
 					{Addr: a("10.0.1.3"), Port: 443, Weight: 0, Method: service.Route},
 				},
-				Line: 81, Col: 5, DestPos: []Pos{{89, 9}, {90, 9}},
+				Line: 85, Col: 5, DestPos: []Pos{{93, 9}, {94, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoUDP, Addr: a("10.0.0.82"), Port: 53}, Sched: "rr",
@@ -62,13 +63,13 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.2.2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunIPIP},
 					{Addr: a("2001:db8:2::2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunGUE, TunPort: 6080, TunFlags: service.TunFlagCsum},
 				},
-				Line: 94, Col: 5, DestPos: []Pos{{100, 9}, {103, 9}},
+				Line: 98, Col: 5, DestPos: []Pos{{104, 9}, {107, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("2001:db8::80"), Port: 0}, Sched: "wlc",
 					Flags: service.FlagPersistent, Timeout: DefaultPersistence, Netmask: 64},
 				Dests: []service.DestParams{{Addr: a("2001:db8:1::2"), Port: 0, Weight: 1, Method: service.Route}},
-				Line:  110, Col: 5, DestPos: []Pos{{116, 9}},
+				Line:  114, Col: 5, DestPos: []Pos{{120, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{FwMark: 7, Addr: netip.IPv6Unspecified()}, Sched: "mh",
@@ -77,7 +78,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("2001:db8:1::3"), Port: 0, Weight: 1, Method: service.Route},
 					{Addr: a("2001:db8:1::4"), Port: 0, Weight: 1, Method: service.Local},
 				},
-				Line: 119, Col: 5, DestPos: []Pos{{124, 9}, {126, 9}},
+				Line: 123, Col: 5, DestPos: []Pos{{128, 9}, {130, 9}},
 			},
 		},
 	}
@@ -159,7 +160,10 @@ func TestValueForms(t *testing.T) {
 		{"interfaces: [eth0, {name: eth1}]\n", func(c *Config) bool {
 			return len(c.Interfaces) == 2 && c.Interfaces[0].Name == "eth0" && c.Interfaces[1].Name == "eth1"
 		}},
-		{"tunables:\n  pmtu_disc: False\n  secure_tcp: TRUE\n", func(c *Config) bool { return !c.Tunables.PMTUDisc && c.Tunables.SecureTCP }},
+		{"tunables:\n  pmtu_disc: False\n  secure_tcp: TRUE\n", func(c *Config) bool { return !c.Tunables.PMTUDisc && c.Tunables.Defense.SecureTCP == 3 }},
+		{"tunables:\n  drop_entry: 1\n  drop_packet: 3\n  secure_tcp: 2\n  amemthresh: 2048\n  am_droprate: 5\n", func(c *Config) bool {
+			return c.Tunables.Defense == defense.Settings{DropEntry: 1, DropPacket: 3, SecureTCP: 2, AmemThresh: 2048, AmDropRate: 5}
+		}},
 		{svc + "    persistent: 10m\n    netmask: 24\n", func(c *Config) bool {
 			return c.Services[0].Config.Timeout == 600 && c.Services[0].Config.Netmask == 24
 		}},

@@ -25,6 +25,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key list", "colour: red\n", "t.yaml:1:1: colour: unknown key (known here: interfaces, datapath, xdp_mode, cpus, queues, busy_poll, table, timeouts, tunables, control, services)"},
 		{"unknown dest key", svc + "    real_servers:\n      - addr: 10.0.1.1\n        wieght: 2\n",
 			`t.yaml:7:9: services[0].real_servers[0].wieght: unknown key, did you mean "weight"?`},
+		{"defense level 4", "tunables:\n  drop_entry: 4\n", "t.yaml:2:15: tunables.drop_entry: 4 is out of range 0..3 (0 off, 1 automatic, 2 automatic and on now, 3 always)"},
+		{"negative amemthresh", "tunables:\n  amemthresh: -1\n", "t.yaml:2:15: tunables.amemthresh: -1 is out of range 0..1099511627776 pages of 4 KiB"},
 		{"proc_dir relative", "control:\n  proc_dir: run/vsd\n", `t.yaml:2:13: control.proc_dir: "run/vsd" is not an absolute path`},
 		{"proc_dir root", "control:\n  proc_dir: /\n", "t.yaml:2:13: control.proc_dir: the root directory cannot be the proc directory"},
 		{"busy_poll not a duration", "busy_poll: fast\n", `t.yaml:1:12: busy_poll: "fast" is not a duration like 20us or 1ms`},

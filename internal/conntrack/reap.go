@@ -215,6 +215,21 @@ func (t *Table) BytesInUse() int64 {
 		int64(len(*t.dests.Load()))*16
 }
 
+// HeadroomBytes is how much more entry memory the budget allows: the free
+// slots (in use ones subtracted, IPv6 entries take two) times the slot
+// size. The defenses count it as the director's available memory. It takes
+// each stripe lock briefly.
+func (t *Table) HeadroomBytes() int64 {
+	var used int64
+	for i := range t.stripes {
+		s := &t.stripes[i]
+		s.mu.Lock()
+		used += s.slots
+		s.mu.Unlock()
+	}
+	return max(int64(t.limit-1)-used, 0) * slotSize
+}
+
 // Chains reports how many buckets hold at least one entry and the longest
 // chain (a control-plane health figure; walks the whole table).
 func (t *Table) Chains() (used, longest int) {

@@ -91,6 +91,10 @@ func (d *Daemon) Status() api.Status {
 			s.Drops[r.String()] = c.Drops[r]
 		}
 	}
+	df := d.eng.Defense()
+	s.Defense = api.DefenseStatus{DropEntry: df.Settings.DropEntry, DropPacket: df.Settings.DropPacket, SecureTCP: df.Settings.SecureTCP,
+		AmemThresh: df.Settings.AmemThresh, AvailablePages: d.eng.AvailablePages(), NoMem: df.NoMem, DropRate: df.DropRate,
+		SecureTables: df.SecureTCP, EntriesDropped: c.DropEntries}
 	for _, e := range director.Events() {
 		if c.Events[e] != 0 {
 			s.Events[e.String()] = c.Events[e]

@@ -1,8 +1,12 @@
 package director
 
 import (
+	"math/rand/v2"
+
 	"errors"
 	"fmt"
+	"github.com/vsd/vsd/internal/defense"
+	"github.com/vsd/vsd/internal/packet"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -33,19 +37,19 @@ type Neighbors interface {
 // Tunables are the IPVS sysctls the engine follows. They are replaced as a
 // whole (SetTunables) and read once per batch.
 type Tunables struct {
-	SecureTCP               bool // use the secure_tcp ("dos") TCP tables (secure_tcp level ≥ 2)
-	ConnReuseMode           int  // bit 1: reschedule reused ports; bit 2: also FIN_WAIT for DR/TUN (default 1)
-	ExpireNodestConn        bool // expire connections whose destination is gone, and reschedule
-	ExpireQuiescentTemplate bool // persistence templates of weight-0 destinations are invalid
-	SloppyTCP               bool // create TCP connections from any non-RST segment
-	SloppySCTP              bool // create SCTP connections from any chunk but ABORT
-	PMTUDisc                bool // copy DF into tunnel headers (default on)
-	NoICMPUnreachable       bool // do not answer "no destination" with ICMP port unreachable
+	Defense                 defense.Settings // drop_entry, drop_packet, secure_tcp (levels 0..3), amemthresh, am_droprate
+	ConnReuseMode           int              // bit 1: reschedule reused ports; bit 2: also FIN_WAIT for DR/TUN (default 1)
+	ExpireNodestConn        bool             // expire connections whose destination is gone, and reschedule
+	ExpireQuiescentTemplate bool             // persistence templates of weight-0 destinations are invalid
+	SloppyTCP               bool             // create TCP connections from any non-RST segment
+	SloppySCTP              bool             // create SCTP connections from any chunk but ABORT
+	PMTUDisc                bool             // copy DF into tunnel headers (default on)
+	NoICMPUnreachable       bool             // do not answer "no destination" with ICMP port unreachable
 }
 
 // DefaultTunables returns the kernel defaults.
 func DefaultTunables() Tunables {
-	return Tunables{ConnReuseMode: 1, PMTUDisc: true}
+	return Tunables{ConnReuseMode: 1, PMTUDisc: true, Defense: defense.DefaultSettings()}
 }
 
 // Config configures an Engine.
@@ -72,6 +76,13 @@ type Engine struct {
 	neighGen atomic.Uint64 // bumped when next hops change
 
 	stats service.Stats // the director's traffic totals (/proc/net/ip_vs_stats)
+
+	def         atomic.Pointer[defense.State] // the defenses in force, from the last update
+	defMu       sync.Mutex                    // serialises defense updates (SetTunables, Maintain)
+	lastDefend  clock.Time
+	rng         *rand.Rand           // random buckets of drop_entry passes (Maintain only)
+	chooser     defense.EntryChooser // drop_entry's one-in-n choice (Maintain only)
+	dropEntries atomic.Uint64        // entries deleted by drop_entry passes
 
 	mu      sync.Mutex // guards workers
 	workers []*Worker
@@ -118,9 +129,9 @@ func New(cfg Config) (*Engine, error) {
 	e.table = t
 	to := state.DefaultTimeouts()
 	e.timeouts.Store(&to)
-	tu := DefaultTunables()
-	e.tun.Store(&tu)
+	e.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	e.snap.Store(service.NewSet(nil).Snapshot())
+	e.SetTunables(DefaultTunables())
 	return e, nil
 }
 
@@ -146,7 +157,39 @@ func (e *Engine) SetTimeouts(t state.Timeouts) { e.timeouts.Store(&t) }
 func (e *Engine) Timeouts() state.Timeouts { return *e.timeouts.Load() }
 
 // SetTunables replaces the tunables.
-func (e *Engine) SetTunables(t Tunables) { e.tun.Store(&t) }
+//
+// As writing an IPVS defense sysctl does, it recomputes the defense levels
+// at once against the memory available now.
+func (e *Engine) SetTunables(t Tunables) {
+	e.defMu.Lock()
+	defer e.defMu.Unlock()
+	e.tun.Store(&t)
+	e.defendLocked()
+}
+
+// Defense returns the defenses in force (as of the last once-a-second
+// update or SetTunables).
+func (e *Engine) Defense() defense.State { return *e.def.Load() }
+
+// AvailablePages is the memory the defenses see as available: the
+// connection table budget's headroom, in 4 KiB pages.
+func (e *Engine) AvailablePages() int64 { return e.table.HeadroomBytes() / defense.PageSize }
+
+// defendLocked is the kernel's update_defense_level: recompute the levels
+// against the available memory, write automatic level changes (1 ↔ 2) back
+// into the tunables as the kernel writes its sysctls, and publish the
+// state for the workers. defMu is held.
+func (e *Engine) defendLocked() defense.State {
+	tun := e.tun.Load()
+	st := defense.Update(tun.Defense, e.AvailablePages())
+	if st.Settings != tun.Defense {
+		n := *tun
+		n.Defense = st.Settings
+		e.tun.Store(&n)
+	}
+	e.def.Store(&st)
+	return st
+}
 
 // Tunables returns the tunables in force.
 func (e *Engine) Tunables() Tunables { return *e.tun.Load() }
@@ -175,13 +218,22 @@ func (e *Engine) Table() *conntrack.Table { return e.table }
 // destination is deleted); otherwise their packets are dropped (counted as dest_unavailable) until the entries time out, as in the kernel.
 // Every 60 s it also lets lblc/lblcr age their caches.
 func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
-	n := e.table.ReapBuckets(elapsed, reapPass)
 	freed := 0
+	if now.Sub(e.lastDefend) >= defenseInterval {
+		e.lastDefend = now
+		e.defMu.Lock()
+		st := e.defendLocked()
+		e.defMu.Unlock()
+		if st.DropEntry {
+			freed += e.randomDrop(now)
+		}
+	}
+	n := e.table.ReapBuckets(elapsed, reapPass)
 	if e.tun.Load().ExpireNodestConn {
 		snap := e.snap.Load()
 		first := e.sweepRover
 		e.sweepRover = (first + n) % e.table.Buckets()
-		freed = e.table.Sweep(first, n, now, func(_ uint32, en *conntrack.Entry) bool {
+		freed += e.table.Sweep(first, n, now, func(_ uint32, en *conntrack.Entry) bool {
 			d := snap.Dest(service.DestID(en.Dest()))
 			if d == nil {
 				d = e.snap.Load().Dest(service.DestID(en.Dest())) // created under a newer snapshot
@@ -189,7 +241,7 @@ func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
 			return d != nil && !d.Available()
 		})
 	} else {
-		freed = e.table.Reap(now, n)
+		freed += e.table.Reap(now, n)
 	}
 	if now.Sub(e.lastGC) >= cacheGCInterval {
 		e.lastGC = now
@@ -200,6 +252,55 @@ func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
 		}
 	}
 	return freed
+}
+
+// defenseInterval is how often the defense levels are recomputed and a
+// drop_entry pass runs (kernel: the 1 s defense_work timer).
+const defenseInterval = time.Second
+
+// randomDrop is one drop_entry pass (ipvs-semantics.md §3.4): it looks at
+// Buckets/32 randomly chosen buckets and deletes the entries a flood
+// leaves behind — half-open TCP and SCTP connections and unassured
+// templates at once, and, one in n of those with n input packets whose
+// timer was armed at least 60 s ago, established TCP/SCTP and UDP
+// entries. Entries controlling others are kept. Returns how many it
+// deleted.
+func (e *Engine) randomDrop(now clock.Time) int {
+	t := e.table
+	to := e.timeouts.Load()
+	deleted := 0
+	pick := func(_ uint32, en *conntrack.Entry) bool {
+		st := en.State()
+		if en.IsTemplate() {
+			return st != conntrack.TemplateAssured
+		}
+		proto := en.Proto()
+		switch proto {
+		case packet.ProtoTCP:
+			switch state.TCPState(st) {
+			case state.TCPSynRecv, state.TCPSynAck:
+				return true
+			case state.TCPEstablished:
+			default:
+				return false
+			}
+		case packet.ProtoSCTP:
+			switch state.SCTPState(st) {
+			case state.SCTPInit1, state.SCTPInit:
+				return true
+			case state.SCTPEstablished:
+			default:
+				return false
+			}
+		}
+		idle := (to.Timeout(proto, st) - en.Remaining(now)) / time.Second
+		return e.chooser.Choose(int(en.InPkts()), int64(idle))
+	}
+	for range max(t.Buckets()/32, 1) {
+		deleted += t.Sweep(e.rng.IntN(t.Buckets()), 1, now, pick)
+	}
+	e.dropEntries.Add(uint64(deleted))
+	return deleted
 }
 
 // cacheGCInterval is how often lblc/lblcr caches are aged (kernel: 60 s).
@@ -224,6 +325,7 @@ func (u *unbinder) Unbind(_ uint32, en *conntrack.Entry) {
 // Counters are the engine's totals (summed over workers).
 type Counters struct {
 	Frames, Tx, Pass, Drop uint64
+	DropEntries            uint64 // entries deleted by drop_entry passes
 	Drops                  [numReasons]uint64
 	Events                 [numEvents]uint64
 }
@@ -236,5 +338,6 @@ func (e *Engine) Counters() Counters {
 	for _, w := range e.workers {
 		w.cnt.addTo(&c)
 	}
+	c.DropEntries = e.dropEntries.Load()
 	return c
 }

@@ -31,6 +31,13 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		w.pass(f, b, EventPassNoCreate)
 		return
 	}
+	if w.dropper.Drop() {
+		// The drop_packet defense (kernel: ip_vs_todrop before
+		// scheduling).
+		t.Unlock(h)
+		w.drop(f, b, ReasonDropPacket)
+		return
+	}
 	if p.SrcPort == 20 && p.Proto == packet.ProtoTCP {
 		// FTP active data from the client side is never scheduled.
 		t.Unlock(h)

@@ -127,7 +127,7 @@ func TestSecureTCPAndSloppy(t *testing.T) {
 	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
 	rip := families[0].rip(1)
 	te.addDest(k, 1, service.DestParams{Addr: rip, Port: 80, Weight: 1, Method: service.Masq})
-	te.tune(func(tu *Tunables) { tu.SecureTCP = true })
+	te.tune(func(tu *Tunables) { tu.Defense.SecureTCP = 3 })
 	stateNow := func() (st uint8) {
 		te.e.Table().Range(func(_ uint32, e *conntrack.Entry) bool { st = e.State(); return true })
 		return st
@@ -147,7 +147,7 @@ func TestSecureTCPAndSloppy(t *testing.T) {
 	if out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 8001), ap(vip4, 80), packet.TCPAck, "")); out.Action != link.Pass {
 		t.Fatalf("mid-stream ACK without sloppy_tcp: %v", out.Action)
 	}
-	te.tune(func(tu *Tunables) { tu.SecureTCP, tu.SloppyTCP = true, true })
+	te.tune(func(tu *Tunables) { tu.Defense.SecureTCP, tu.SloppyTCP = 3, true })
 	if out := te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 8002), ap(vip4, 80), packet.TCPAck, "")); out.Action != link.Tx {
 		t.Fatalf("mid-stream ACK with sloppy_tcp: %v", out.Action)
 	}

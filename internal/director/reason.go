@@ -16,6 +16,7 @@ const (
 	ReasonTTL                    // TTL expired; ICMP time exceeded could not be built
 	ReasonUnsupported            // a packet of a service the engine cannot forward (e.g. GRE tunnel)
 	ReasonICMPErrorNoConn        // an embedded (ICMP) packet that matches no connection
+	ReasonDropPacket             // the drop_packet defense: one new-connection packet of every drop rate
 	numReasons
 )
 
@@ -30,6 +31,7 @@ var reasonNames = [...]string{
 	ReasonTTL:             "ttl_expired",
 	ReasonUnsupported:     "unsupported",
 	ReasonICMPErrorNoConn: "icmp_no_conn",
+	ReasonDropPacket:      "drop_packet",
 }
 
 func (r Reason) String() string {

@@ -18,7 +18,7 @@ func (te *testEngine) sendWith(snap *service.Snapshot, frame []byte) link.Frame 
 	buf := make([]byte, link.Headroom+len(frame)+64)
 	copy(buf[link.Headroom:], frame)
 	fr := []link.Frame{{Buf: buf, Off: link.Headroom, Len: len(frame)}}
-	b := batch{now: te.now, snap: snap, tun: te.e.tun.Load(), to: te.e.timeouts.Load()}
+	b := batch{now: te.now, snap: snap, tun: te.e.tun.Load(), to: te.e.timeouts.Load(), def: te.e.def.Load()}
 	te.w.neigh.gen = te.e.neighGen.Load()
 	te.w.chunk(fr, &b)
 	return fr[0]

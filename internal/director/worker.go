@@ -1,6 +1,7 @@
 package director
 
 import (
+	"github.com/vsd/vsd/internal/defense"
 	"sync/atomic"
 
 	"github.com/vsd/vsd/internal/clock"
@@ -41,6 +42,9 @@ type Worker struct {
 	shard  int
 	shared atomic.Bool
 	pend   statCache // this batch's traffic counts, not yet in the shared counters
+
+	dropper defense.Dropper // the drop_packet defense's count
+	defSeen *defense.State  // the defense state dropper was set from
 }
 
 // NewWorker returns a new worker of the engine.
@@ -65,6 +69,7 @@ type Result struct {
 // batch holds what is fixed for one Process call.
 type batch struct {
 	now  clock.Time
+	def  *defense.State
 	snap *service.Snapshot
 	tun  *Tunables
 	to   *state.Timeouts
@@ -76,7 +81,13 @@ type batch struct {
 // rewritten; Off/Len may change for tunnels and generated ICMP), Pass or
 // Drop. It allocates nothing.
 func (w *Worker) Process(frames []link.Frame, now clock.Time) Result {
-	b := batch{now: now, snap: w.e.snap.Load(), tun: w.e.tun.Load(), to: w.e.timeouts.Load()}
+	b := batch{now: now, snap: w.e.snap.Load(), tun: w.e.tun.Load(), to: w.e.timeouts.Load(), def: w.e.def.Load()}
+	if b.def != w.defSeen {
+		// A new once-a-second update: the automatic rate restarts its
+		// count, level 3's keeps counting (as in the kernel).
+		w.dropper.SetRate(b.def.DropRate, b.def.Settings.DropPacket != 3)
+		w.defSeen = b.def
+	}
 	w.pend.shard = service.Shard{Index: w.shard, Shared: w.shared.Load()}
 	w.pend.stats = &w.e.stats
 	w.neigh.gen = w.e.neighGen.Load()
@@ -312,7 +323,7 @@ func (w *Worker) transitionLocked(en *conntrack.Entry, d *service.Dest, dir stat
 	var active, established bool
 	switch p.Proto {
 	case packet.ProtoTCP:
-		s := state.TCPTransition(b.tun.SecureTCP, dir, p.TCPFlags, state.TCPState(old))
+		s := state.TCPTransition(b.def.SecureTCP, dir, p.TCPFlags, state.TCPState(old))
 		st, active, established = uint8(s), s.Active(), s == state.TCPEstablished
 	case packet.ProtoSCTP:
 		ev := state.SCTPEventOf(p.SCTPChunk, p.SCTPChunk2, p.Flags.Has(packet.FlagSCTPChunk2))

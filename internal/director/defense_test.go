@@ -1,0 +1,145 @@
+package director
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vsd/vsd/internal/defense"
+	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/packet"
+	"github.com/vsd/vsd/internal/service"
+)
+
+// defenseEngine is a NAT service with one real server, ready for floods.
+func defenseEngine(t *testing.T) *testEngine {
+	te := newTestEngine(t, 10)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+	te.addDest(k, 1, service.DestParams{Addr: families[0].rip(1), Port: 8080, Weight: 1, Method: service.Masq})
+	return te
+}
+
+// syn sends a SYN from client i and returns the verdict.
+func (te *testEngine) syn(i int) link.Action {
+	c := netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)})
+	return te.send(tcpFrame(clientMAC, dirMAC, ap(c, uint16(1024+i)), ap(vip4, 80), packet.TCPSyn, "")).Action
+}
+
+// TestDropPacketAlways: drop_packet 3 drops one of every am_droprate
+// new-connection packets, counts them, and never touches packets of
+// existing connections.
+func TestDropPacketAlways(t *testing.T) {
+	te := defenseEngine(t)
+	te.tune(func(tu *Tunables) { tu.Defense.DropPacket, tu.Defense.AmDropRate = 3, 4 })
+	got := ""
+	for i := range 12 {
+		if te.syn(i) == link.Drop {
+			got += "D"
+		} else {
+			got += "."
+		}
+	}
+	if got != "...D...D...D" {
+		t.Errorf("drop_packet 3, am_droprate 4: %s", got)
+	}
+	if n := te.e.Counters().Drops[ReasonDropPacket]; n != 3 {
+		t.Errorf("drop_packet counted %d drops, want 3", n)
+	}
+	// A retransmitted SYN of an existing connection is not a new one.
+	for range 8 {
+		if te.syn(0) != link.Tx {
+			t.Fatal("a packet of an existing connection was dropped")
+		}
+	}
+}
+
+// TestAutomaticDefenses: with every defense automatic, filling the table
+// until the budget's headroom falls below amemthresh turns them on at the
+// next once-a-second update (the levels written back as 2, drop_packet at
+// the rate the headroom gives, the secure_tcp tables); when the entries
+// are gone they switch off again (levels back to 1).
+func TestAutomaticDefenses(t *testing.T) {
+	te := defenseEngine(t)
+	start := te.e.AvailablePages()
+	te.tune(func(tu *Tunables) {
+		tu.Defense = defense.Settings{DropEntry: 1, DropPacket: 1, SecureTCP: 1, AmemThresh: int(start - 1), AmDropRate: 10}
+	})
+	if d := te.e.Defense(); d.NoMem || d.DropRate != 0 || d.SecureTCP || d.DropEntry {
+		t.Fatalf("with headroom: %+v", d)
+	}
+	// 2 pages of 32-byte slots: 256 entries.
+	for i := range 300 {
+		if te.syn(i) != link.Tx {
+			t.Fatalf("SYN %d not forwarded before the defenses are on", i)
+		}
+	}
+	te.now = te.now.Add(time.Second)
+	te.e.Maintain(te.now, 100*time.Millisecond)
+	d := te.e.Defense()
+	wantRate := int((start - 1) / ((start - 1) - te.e.AvailablePages()))
+	if !d.NoMem || !d.DropEntry || !d.SecureTCP || d.DropRate < 1 {
+		t.Fatalf("short of memory: %+v", d)
+	}
+	if tu := te.e.Tunables().Defense; tu.DropEntry != 2 || tu.DropPacket != 2 || tu.SecureTCP != 2 {
+		t.Errorf("levels not written back as 2: %+v", tu)
+	}
+	if d.DropRate != wantRate && d.DropRate != wantRate+1 && d.DropRate != wantRate-1 {
+		t.Errorf("drop rate %d, want about %d", d.DropRate, wantRate)
+	}
+	// The drop_entry pass deleted half-open entries (SYN_RECV) already.
+	if te.e.Counters().DropEntries == 0 {
+		t.Error("no entry dropped by the first drop_entry pass")
+	}
+	// Time passes: SYN_RECV entries time out (60 s), memory is back.
+	te.now = te.now.Add(2 * time.Minute)
+	for range 20 {
+		te.e.Maintain(te.now, time.Second)
+		te.now = te.now.Add(time.Second)
+	}
+	if tu := te.e.Tunables().Defense; tu.DropEntry != 1 || tu.DropPacket != 1 || tu.SecureTCP != 1 {
+		t.Errorf("levels not back to 1 after recovery: %+v (table %d entries)", tu, te.e.Table().Len())
+	}
+	if d := te.e.Defense(); d.NoMem || d.DropRate != 0 || d.SecureTCP || d.DropEntry {
+		t.Errorf("after recovery: %+v", d)
+	}
+}
+
+// TestDropEntryDrains: drop_entry 3 deletes SYN_RECV entries in random
+// 1/32 slices of the table each second, so a SYN flood's InActConn drains
+// over a few dozen passes, while an established connection that saw
+// traffic within 60 s is kept.
+func TestDropEntryDrains(t *testing.T) {
+	te := defenseEngine(t)
+	d := te.dest(service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}, families[0].rip(1), 8080)
+	// One established connection.
+	client := ap(cip4, 40000)
+	te.send(tcpFrame(clientMAC, dirMAC, client, ap(vip4, 80), packet.TCPSyn, ""))
+	te.send(tcpFrame(rsMAC(1), dirMAC, ap(families[0].rip(1), 8080), client, packet.TCPSyn|packet.TCPAck, ""))
+	te.send(tcpFrame(clientMAC, dirMAC, client, ap(vip4, 80), packet.TCPAck, ""))
+	const flood = 500
+	for i := range flood {
+		te.syn(i)
+	}
+	if got := d.Active.Load(); got != flood+1 {
+		t.Fatalf("after the flood: %d active (SYN_RECV counts as active), want %d", got, flood+1)
+	}
+	te.tune(func(tu *Tunables) { tu.Defense.DropEntry = 3 })
+	passes := 0
+	for te.e.Table().Len() > 1 && passes < 400 {
+		te.now = te.now.Add(time.Second / 10) // keep SYN_RECV (60 s) from expiring on its own
+		te.e.lastDefend = 0
+		te.e.Maintain(te.now, 0)
+		passes++
+	}
+	if n := te.e.Table().Len(); n != 1 {
+		t.Fatalf("%d entries left after %d passes", n, passes)
+	}
+	t.Logf("%d SYN_RECV entries drained in %d passes of 1/32 of the table", flood, passes)
+	if passes < 16 {
+		t.Errorf("drained in %d passes: a pass must look at only 1/32 of the buckets", passes)
+	}
+	if got := d.Active.Load(); got != 1 {
+		t.Errorf("the established connection was not kept (active %d)", got)
+	}
+}
