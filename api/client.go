@@ -82,6 +82,12 @@ func (c *Client) Timeouts(ctx context.Context) (Timeouts, error) {
 	return t, c.get(ctx, "/v1/timeouts", &t)
 }
 
+// Tunables returns every tunable with its value, in a fixed order.
+func (c *Client) Tunables(ctx context.Context) ([]Tunable, error) {
+	var ts []Tunable
+	return ts, c.get(ctx, "/v1/tunables", &ts)
+}
+
 // Daemons returns the sync daemons, master first.
 func (c *Client) Daemons(ctx context.Context) ([]SyncDaemon, error) {
 	var ds []SyncDaemon

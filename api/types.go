@@ -238,7 +238,17 @@ const (
 	SetTimeouts   OpKind = "set"            // --set: Timeouts (0 = unchanged)
 	StartDaemon   OpKind = "start-daemon"   // --start-daemon: Daemon
 	StopDaemon    OpKind = "stop-daemon"    // --stop-daemon: Daemon (role)
+	SetTunable    OpKind = "set-tunable"    // vsadm --sysctl NAME=VALUE: Tunable
 )
+
+// Tunable is one of the director's tunables by its IPVS sysctl name
+// (drop_entry, secure_tcp, amemthresh, sloppy_tcp, ...; per-state
+// timeouts as timeout_tcp_syn_recv, timeout_udp, timeout_sctp_init in
+// seconds). Booleans are 0 or 1.
+type Tunable struct {
+	Name  string `json:"name"`
+	Value int64  `json:"value"`
+}
 
 // Op is one change. Which fields it uses depends on Kind.
 type Op struct {
@@ -247,6 +257,7 @@ type Op struct {
 	Dest     *Dest       `json:"dest,omitempty"`
 	Timeouts *Timeouts   `json:"timeouts,omitempty"`
 	Daemon   *SyncDaemon `json:"daemon,omitempty"`
+	Tunable  *Tunable    `json:"tunable,omitempty"`
 }
 
 // OpError is the refusal of one operation of a batch; nothing of the batch

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vsd/vsd/api"
 	"github.com/vsd/vsd/internal/clock"
+	"github.com/vsd/vsd/internal/director"
 	"github.com/vsd/vsd/internal/packet"
 	"github.com/vsd/vsd/internal/sched"
 	"github.com/vsd/vsd/internal/service"
@@ -29,6 +30,7 @@ var DefaultSyncGroup = netip.MustParseAddr("224.0.0.81")
 type Target struct {
 	Set      *service.Set
 	Timeouts *state.Timeouts
+	Tunables *director.Tunables
 	Daemons  *[]api.SyncDaemon
 	// Zero zeroes a counter set (and its rates); nil: counters are only
 	// zeroed, rates left alone.
@@ -52,6 +54,7 @@ func Apply(tgt Target, ops []api.Op) error {
 	scratch := Target{
 		Set:      cloneSet(tgt.Set.Snapshot(), touched(ops)),
 		Timeouts: ptr(*tgt.Timeouts),
+		Tunables: ptr(derefOr(tgt.Tunables)),
 		Daemons:  ptr(slices.Clone(*tgt.Daemons)),
 		Now:      tgt.Now,
 		IsLocal:  tgt.IsLocal,
@@ -71,6 +74,14 @@ func Apply(tgt Target, ops []api.Op) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func derefOr[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
+	}
+	return v
+}
 
 // touched lists the services a batch names. No operation's outcome
 // depends on a service it does not name (a clear empties everything, a
@@ -141,6 +152,10 @@ var (
 // opError turns an error of operation i into an *api.OpError carrying the
 // ipvsadm text of the kernel error it stands for.
 func opError(i int, err error) *api.OpError {
+	var te tunableError
+	if errors.As(err, &te) {
+		return &api.OpError{Index: i, Message: te.Error(), Detail: te.Error()}
+	}
 	msg := api.MsgInvalid
 	for _, m := range []struct {
 		err error
@@ -219,6 +234,11 @@ func applyOne(t Target, op api.Op) error {
 		}
 		*t.Timeouts = to
 		return nil
+	case api.SetTunable:
+		if t.Tunables == nil {
+			return fmt.Errorf("set-tunable: no tunables here: %w", service.ErrInvalid)
+		}
+		return setTunable(t.Tunables, t.Timeouts, op.Tunable)
 	case api.StartDaemon:
 		return startDaemon(t, op.Daemon)
 	case api.StopDaemon:

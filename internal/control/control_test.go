@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -320,5 +321,59 @@ func TestConnsStreamed(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d entries streamed, want %d", len(seen), n)
+	}
+}
+
+// TestTunables: set through the API, refused with a precise message and
+// nothing changed, listed by name.
+func TestTunables(t *testing.T) {
+	s := newServer(t)
+	set := func(name string, v int64) error {
+		return s.Apply([]api.Op{{Kind: api.SetTunable, Tunable: &api.Tunable{Name: name, Value: v}}})
+	}
+	if err := set("secure_tcp", 3); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Engine.Defense().SecureTCP {
+		t.Error("secure_tcp 3 did not switch the TCP tables")
+	}
+	if err := set("timeout_tcp_syn_recv", 10); err != nil {
+		t.Fatal(err)
+	}
+	if to := s.Engine.Timeouts(); to.Timeout(packet.ProtoTCP, uint8(state.TCPSynRecv)) != 10*time.Second {
+		t.Error("timeout_tcp_syn_recv not set")
+	}
+	before := s.Engine.Tunables()
+	for _, tt := range []struct {
+		name string
+		v    int64
+		want string
+	}{
+		{"drop_entry", 4, "drop_entry 4: out of range 0..3"},
+		{"amemthresh", -1, "amemthresh -1: out of range 0..1099511627776"},
+		{"am_droprate", 0, "am_droprate 0: out of range 1..2147483647"},
+		{"sloppy_tcp", 2, "sloppy_tcp 2: want 0 (off) or 1 (on)"},
+		{"timeout_udp", 0, fmt.Sprintf("timeout_udp 0: want 1..%d seconds", state.MaxTimeoutSeconds)},
+		{"drop_entri", 1, `unknown tunable "drop_entri" (vsadm --sysctl lists them)`},
+	} {
+		err := s.Apply([]api.Op{{Kind: api.SetTunable, Tunable: &api.Tunable{Name: "drop_packet", Value: 3}},
+			{Kind: api.SetTunable, Tunable: &api.Tunable{Name: tt.name, Value: tt.v}}})
+		var oe *api.OpError
+		if !errors.As(err, &oe) || oe.Message != tt.want || oe.Index != 1 {
+			t.Errorf("%s %d: %v, want %q", tt.name, tt.v, err, tt.want)
+		}
+	}
+	if s.Engine.Tunables() != before {
+		t.Error("a refused batch changed the tunables")
+	}
+	got := map[string]int64{}
+	for _, tu := range TunablesOf(s.Engine.Tunables(), s.Engine.Timeouts()) {
+		got[tu.Name] = tu.Value
+	}
+	for name, want := range map[string]int64{"secure_tcp": 3, "drop_packet": 0, "amemthresh": 1024, "am_droprate": 10, "pmtu_disc": 1,
+		"timeout_tcp_syn_recv": 10, "timeout_tcp_established": 900, "timeout_udp": 300, "timeout_sctp_established": 900} {
+		if got[name] != want {
+			t.Errorf("%s = %d, want %d", name, got[name], want)
+		}
 	}
 }

@@ -54,9 +54,10 @@ func (s *Server) Apply(ops []api.Op) error {
 	s.Mu.Lock()
 	defer s.Mu.Unlock()
 	to := s.Engine.Timeouts()
+	tun := s.Engine.Tunables()
 	ds := s.daemons
 	tgt := Target{
-		Set: s.Set, Timeouts: &to, Daemons: &ds, Totals: s.Engine.Stats(), Now: s.Now(), IsLocal: s.IsLocal,
+		Set: s.Set, Timeouts: &to, Tunables: &tun, Daemons: &ds, Totals: s.Engine.Stats(), Now: s.Now(), IsLocal: s.IsLocal,
 		Zero: func(st *service.Stats) {
 			st.Zero()
 			if s.Est != nil {
@@ -69,6 +70,9 @@ func (s *Server) Apply(ops []api.Op) error {
 	}
 	s.daemons = ds
 	s.Engine.SetTimeouts(to)
+	if tun != s.Engine.Tunables() {
+		s.Engine.SetTunables(tun)
+	}
 	if s.Published != nil {
 		s.Published(s.Set.Snapshot())
 	}
@@ -145,6 +149,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/table", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Table()) })
 	mux.HandleFunc("GET /v1/conns", func(w http.ResponseWriter, r *http.Request) { s.writeConns(w) })
 	mux.HandleFunc("GET /v1/timeouts", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Timeouts()) })
+	mux.HandleFunc("GET /v1/tunables", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, TunablesOf(s.Engine.Tunables(), s.Engine.Timeouts()))
+	})
 	mux.HandleFunc("GET /v1/daemons", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Daemons()) })
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
 		var ops []api.Op

@@ -42,6 +42,10 @@ func (f *fakeBackend) Timeouts(context.Context) (api.Timeouts, error) { return f
 
 func (f *fakeBackend) Daemons(context.Context) ([]api.SyncDaemon, error) { return f.daemons, f.listErr }
 
+func (f *fakeBackend) Tunables(context.Context) ([]api.Tunable, error) {
+	return []api.Tunable{{Name: "drop_entry", Value: 0}, {Name: "pmtu_disc", Value: 1}}, f.listErr
+}
+
 func (f *fakeBackend) Apply(_ context.Context, ops ...api.Op) error {
 	f.batches = append(f.batches, append([]api.Op(nil), ops...))
 	return f.applyErr

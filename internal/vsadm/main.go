@@ -18,6 +18,7 @@ type Backend interface {
 	Conns(ctx context.Context) ([]api.Conn, error)
 	Timeouts(ctx context.Context) (api.Timeouts, error)
 	Daemons(ctx context.Context) ([]api.SyncDaemon, error)
+	Tunables(ctx context.Context) ([]api.Tunable, error)
 	// Apply applies every operation or none; a refusal is an
 	// *api.OpError carrying ipvsadm's message.
 	Apply(ctx context.Context, ops ...api.Op) error
@@ -62,6 +63,9 @@ func (r *runner) main(args []string) int {
 	}
 	if len(args) > 0 && (args[0] == "--proc" || strings.HasPrefix(args[0], "--proc=")) {
 		return r.proc(args)
+	}
+	if len(args) > 0 && (args[0] == "--sysctl" || strings.HasPrefix(args[0], "--sysctl=")) {
+		return r.sysctl(args)
 	}
 	cmd, err := parse(r.argv0, args, r.res)
 	if err != nil {

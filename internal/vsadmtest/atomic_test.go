@@ -45,3 +45,34 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestSysctl: vsadm --sysctl sets tunables atomically through the daemon,
+// lists them, and refuses bad values with a precise message and no change.
+func TestSysctl(t *testing.T) {
+	d := newDaemon(t)
+	d.mustRun(t, "", "--sysctl", "drop_entry=1", "secure_tcp=3", "timeout_tcp_syn_recv=10")
+	out := d.mustRun(t, "", "--sysctl")
+	for _, want := range []string{"drop_entry = 1\n", "secure_tcp = 3\n", "timeout_tcp_syn_recv = 10\n", "amemthresh = 1024\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--sysctl lacks %q:\n%s", want, out)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--sysctl", "drop_packet=3", "drop_entry=4"}, 255, "drop_entry 4: out of range 0..3\n"},
+		{[]string{"--sysctl", "amemthresh=-5"}, 255, "amemthresh -5: out of range 0..1099511627776\n"},
+		{[]string{"--sysctl", "drop_entry"}, 2, "--sysctl: `drop_entry' is not NAME=VALUE\n"},
+		{[]string{"--sysctl", "drop_entry=on"}, 2, "--sysctl: drop_entry: `on' is not a whole number\n"},
+	} {
+		_, stderr, code := d.run("", tt.args...)
+		if code != tt.code || stderr != tt.msg {
+			t.Errorf("%v: exit %d %q, want %d %q", tt.args, code, stderr, tt.code, tt.msg)
+		}
+	}
+	if again := d.mustRun(t, "", "--sysctl"); again != out {
+		t.Errorf("a refused --sysctl changed the tunables:\n%s", again)
+	}
+}
