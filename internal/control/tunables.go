@@ -53,6 +53,7 @@ func tunableBools(t *director.Tunables) []struct {
 		{"sloppy_sctp", &t.SloppySCTP},
 		{"pmtu_disc", &t.PMTUDisc},
 		{"no_icmp_unreachable", &t.NoICMPUnreachable},
+		{"overload_forward", &t.OverloadForward},
 	}
 }
 

@@ -1,6 +1,7 @@
 package director
 
 import (
+	"github.com/vsd/vsd/internal/sched"
 	"net/netip"
 	"testing"
 	"time"
@@ -141,5 +142,64 @@ func TestDropEntryDrains(t *testing.T) {
 	}
 	if got := d.Active.Load(); got != 1 {
 		t.Errorf("the established connection was not kept (active %d)", got)
+	}
+}
+
+// TestOverloadForward: with the table full, overload mode forwards a new
+// connection of an sh service with DR by hash, without an entry, to the
+// server sh would pick anyway; a NAT service still refuses (its replies
+// need the entry), as do all services with the mode off; established
+// connections keep their entries and flow.
+func TestOverloadForward(t *testing.T) {
+	neigh := staticNeighbors{cip4: clientMAC}
+	e, err := New(Config{Ports: []Port{{MAC: dirMAC, Addr4: dir4, Addr6: dir6}}, Neighbors: neigh, TableBits: 8, TableBudget: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	te := &testEngine{t: t, e: e, w: e.NewWorker(), set: service.NewSet(sched.New), neigh: neigh, now: 1_000_000_000_000}
+	dr := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	nat := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 81}
+	te.addService(service.ServiceConfig{Key: dr, Sched: "sh"})
+	te.addService(service.ServiceConfig{Key: nat, Sched: "sh"})
+	for i := 1; i <= 3; i++ {
+		te.addDest(dr, i, service.DestParams{Addr: families[0].rip(i), Port: 80, Weight: 1, Method: service.Route})
+		te.addDest(nat, i, service.DestParams{Addr: families[0].rip(i), Port: 8080, Weight: 1, Method: service.Masq})
+	}
+	synTo := func(i int, port uint16) link.Frame {
+		c := netip.AddrFrom4([4]byte{100, 64, byte(i >> 8), byte(i)})
+		return te.send(tcpFrame(clientMAC, dirMAC, ap(c, uint16(1024+i)), ap(vip4, port), packet.TCPSyn, ""))
+	}
+	// Fill the table.
+	full := -1
+	for i := range 1 << 14 {
+		if synTo(i, 80).Action == link.Drop {
+			full = i
+			break
+		}
+	}
+	if full < 0 || te.e.Counters().Drops[ReasonTableFull] != 1 {
+		t.Fatalf("table never filled (first refusal at %d, %+v)", full, te.e.Counters().Drops)
+	}
+	before := te.e.Table().Len()
+	te.tune(func(tu *Tunables) { tu.OverloadForward = true })
+	out := synTo(full, 80)
+	if out.Action != link.Tx {
+		t.Fatalf("overload mode: new DR connection %v, want forwarded", out.Action)
+	}
+	if te.e.Counters().Events[EventOverloadForward] != 1 || te.e.Table().Len() != before {
+		t.Errorf("overload forward: events %v, table %d → %d entries", te.e.Counters().Events, before, te.e.Table().Len())
+	}
+	// Forwarded to sh's choice: the same server each time.
+	first := out.Bytes()[:6]
+	again := synTo(full, 80)
+	if string(again.Bytes()[:6]) != string(first) {
+		t.Error("overload mode sent the same client to another server")
+	}
+	if synTo(full+1, 81).Action != link.Drop {
+		t.Error("a NAT service forwarded statelessly; its replies would not be translated")
+	}
+	// An existing connection still flows.
+	if synTo(0, 80).Action != link.Tx {
+		t.Error("an existing connection was refused")
 	}
 }

@@ -118,6 +118,17 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		if tidx != 0 {
 			t.Uncontrol(tidx)
 		}
+		if w.overloadOK(b, svc, d) {
+			// Overload mode: the table is full, but a hash scheduler
+			// sends this client to the same server every time, so
+			// forward without an entry.
+			w.countConn(d)
+			w.countIn(d)
+			w.event(EventOverloadForward)
+			info := fwdInfo{method: cfg.Method, dest: d, dport: dport}
+			w.transmit(f, b, &info)
+			return
+		}
 		w.drop(f, b, ReasonTableFull)
 		return
 	}
@@ -134,6 +145,22 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 	t.Unlock(h)
 	w.countIn(d)
 	w.transmit(f, b, &info)
+}
+
+// overloadOK reports whether overload mode may forward a new connection
+// of svc to d without an entry: the mode is on, svc's scheduler is a hash
+// of the packet (sh, dh, mh: the same client always gets the same server
+// while the servers stay), and d's replies do not need the director (not
+// NAT: un-NAT needs the entry).
+func (w *Worker) overloadOK(b *batch, svc *service.Service, d *service.Dest) bool {
+	if !b.tun.OverloadForward || d.Config().Method == service.Masq {
+		return false
+	}
+	switch svc.SchedName {
+	case "sh", "dh", "mh":
+		return true
+	}
+	return false
 }
 
 // persist finds or creates the persistence template for the packet
@@ -183,15 +210,21 @@ func (w *Worker) persist(f *link.Frame, b *batch, svc *service.Service) (d *serv
 			c.Dport = d.Port
 		}
 		idx, ok := t.InsertLocked(h, c, b.now)
-		if !ok {
+		switch {
+		case ok:
+			d.Bind(true, false)
+			w.event(EventNewTemplate)
+			tidx = idx
+			t.ControlLocked(idx)
+		case w.overloadOK(b, svc, d):
+			// Overload mode: no room for a template; the hash
+			// scheduler's choice stands in for it (the connection
+			// insert will decide whether the packet goes stateless).
+		default:
 			t.Unlock(h)
 			w.drop(f, b, ReasonTableFull)
 			return nil, 0, 0, false
 		}
-		d.Bind(true, false)
-		w.event(EventNewTemplate)
-		tidx = idx
-		t.ControlLocked(idx)
 	}
 	t.Unlock(h)
 	dport = p.DstPort

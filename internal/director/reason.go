@@ -55,28 +55,30 @@ type Event uint8
 
 // Events.
 const (
-	EventNewConn       Event = iota // a connection entry was created
-	EventNewTemplate                // a persistence template was created
-	EventOnePacket                  // a one-packet-scheduled datagram was forwarded without an entry
-	EventReschedule                 // an old entry was expired and the packet scheduled anew (conn reuse, nodest)
-	EventNoDestICMP                 // no destination: ICMP port unreachable sent to the client
-	EventTTLICMP                    // TTL expired: ICMP time exceeded sent to the sender
-	EventPassNoService              // not for a virtual service: passed to the host
-	EventPassNoCreate               // for a service but may not create a connection (e.g. TCP without SYN)
-	EventReply                      // a NAT reply was translated back to the VIP
+	EventNewConn         Event = iota // a connection entry was created
+	EventNewTemplate                  // a persistence template was created
+	EventOnePacket                    // a one-packet-scheduled datagram was forwarded without an entry
+	EventReschedule                   // an old entry was expired and the packet scheduled anew (conn reuse, nodest)
+	EventNoDestICMP                   // no destination: ICMP port unreachable sent to the client
+	EventTTLICMP                      // TTL expired: ICMP time exceeded sent to the sender
+	EventPassNoService                // not for a virtual service: passed to the host
+	EventPassNoCreate                 // for a service but may not create a connection (e.g. TCP without SYN)
+	EventReply                        // a NAT reply was translated back to the VIP
+	EventOverloadForward              // table full: a new connection forwarded by hash, without an entry (overload mode)
 	numEvents
 )
 
 var eventNames = [...]string{
-	EventNewConn:       "new_conn",
-	EventNewTemplate:   "new_template",
-	EventOnePacket:     "one_packet",
-	EventReschedule:    "reschedule",
-	EventNoDestICMP:    "no_dest_icmp",
-	EventTTLICMP:       "ttl_icmp",
-	EventPassNoService: "pass_no_service",
-	EventPassNoCreate:  "pass_no_create",
-	EventReply:         "nat_reply",
+	EventNewConn:         "new_conn",
+	EventNewTemplate:     "new_template",
+	EventOnePacket:       "one_packet",
+	EventReschedule:      "reschedule",
+	EventNoDestICMP:      "no_dest_icmp",
+	EventTTLICMP:         "ttl_icmp",
+	EventPassNoService:   "pass_no_service",
+	EventPassNoCreate:    "pass_no_create",
+	EventReply:           "nat_reply",
+	EventOverloadForward: "overload_forward",
 }
 
 func (e Event) String() string {
