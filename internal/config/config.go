@@ -139,7 +139,7 @@ var (
 	ifaceKeys   = []string{"name"}
 	tableKeys   = []string{"bits", "budget"}
 	timeoutKeys = []string{"tcp", "tcpfin", "udp"}
-	tunableKeys = []string{"secure_tcp", "drop_entry", "drop_packet", "amemthresh", "am_droprate", "overload_forward", "conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template",
+	tunableKeys = []string{"secure_tcp", "drop_entry", "drop_packet", "amemthresh", "am_droprate", "overload_forward", "debug_level", "conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template",
 		"sloppy_tcp", "sloppy_sctp", "pmtu_disc", "no_icmp_unreachable"}
 	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
@@ -439,6 +439,11 @@ func (p *parser) tunables(n *yaml.Node, c *Config) {
 			if x, ok := p.level(v.val, "tunables."+l.key); ok {
 				*l.dst = x
 			}
+		}
+	}
+	if v, ok := f["debug_level"]; ok {
+		if x, ok := p.number(v.val, "tunables.debug_level", 0, 12, "(0 off, 1 drops and passes, 2 also scheduling)"); ok {
+			t.DebugLevel = int(x)
 		}
 	}
 	if v, ok := f["amemthresh"]; ok {

@@ -35,6 +35,7 @@ func tunableInts(t *director.Tunables) []struct {
 		{"amemthresh", &t.Defense.AmemThresh, 0, 1 << 40},
 		{"am_droprate", &t.Defense.AmDropRate, 1, 1<<31 - 1},
 		{"conn_reuse_mode", &t.ConnReuseMode, 0, 3},
+		{"debug_level", &t.DebugLevel, 0, 12},
 	}
 }
 

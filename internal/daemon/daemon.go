@@ -264,6 +264,21 @@ func (d *Daemon) Reload() (string, error) {
 	return msg, nil
 }
 
+// logTrace logs the workers' debug records (tunable debug_level).
+func (d *Daemon) logTrace() {
+	lost := d.eng.DrainTrace(func(w int, r director.TraceRecord) {
+		line := fmt.Sprintf("debug: worker %d: %s %s %s -> %s", w, r.What, control.ProtocolOf(r.Proto),
+			netip.AddrPortFrom(r.Src, r.SrcPort), netip.AddrPortFrom(r.Dst, r.DstPort))
+		if r.Dest.IsValid() {
+			line += " real server " + r.Dest.String()
+		}
+		d.log.Print(line)
+	})
+	if lost > 0 {
+		d.log.Printf("debug: %d records lost (more than the ring holds between two drains)", lost)
+	}
+}
+
 // logApplied logs a batch the control API applied: what it was, the first
 // few operations by name.
 func (d *Daemon) logApplied(ops []api.Op) {
@@ -360,6 +375,9 @@ func (d *Daemon) maintain(ctx context.Context) {
 		}
 		now := d.Now()
 		d.eng.Maintain(now, now.Sub(last))
+		if d.eng.Tunables().DebugLevel > 0 {
+			d.logTrace()
+		}
 		last = now
 		if now.Sub(lastEst) >= control.EstimatorInterval*time.Second {
 			lastEst = now

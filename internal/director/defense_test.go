@@ -203,3 +203,31 @@ func TestOverloadForward(t *testing.T) {
 		t.Error("an existing connection was refused")
 	}
 }
+
+// TestDebugTrace: at debug level 0 nothing is recorded; at 1 a drop is,
+// with its reason and addresses; at 2 also the real server a new
+// connection got.
+func TestDebugTrace(t *testing.T) {
+	te := defenseEngine(t)
+	drain := func() (recs []TraceRecord) {
+		te.e.DrainTrace(func(_ int, r TraceRecord) { recs = append(recs, r) })
+		return recs
+	}
+	te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 5000), ap(vip4, 80), packet.TCPAck, "")) // no SYN: passed, no entry
+	if recs := drain(); len(recs) != 0 {
+		t.Fatalf("level 0 recorded %+v", recs)
+	}
+	te.tune(func(tu *Tunables) { tu.DebugLevel = 1 })
+	te.send(tcpFrame(clientMAC, dirMAC, ap(cip4, 5000), ap(vip4, 80), packet.TCPAck, ""))
+	te.syn(1)
+	recs := drain()
+	if len(recs) != 1 || recs[0].What != "pass_no_create" || recs[0].Src != cip4 || recs[0].DstPort != 80 {
+		t.Fatalf("level 1: %+v", recs)
+	}
+	te.tune(func(tu *Tunables) { tu.DebugLevel = 2 })
+	te.syn(2)
+	recs = drain()
+	if len(recs) != 1 || recs[0].What != "new_conn" || recs[0].Dest != ap(families[0].rip(1), 8080) {
+		t.Fatalf("level 2: %+v", recs)
+	}
+}

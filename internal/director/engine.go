@@ -45,6 +45,7 @@ type Tunables struct {
 	SloppySCTP              bool             // create SCTP connections from any chunk but ABORT
 	PMTUDisc                bool             // copy DF into tunnel headers (default on)
 	NoICMPUnreachable       bool             // do not answer "no destination" with ICMP port unreachable
+	DebugLevel              int              // 0 off; 1 trace drops and passes; 2 also scheduling (DrainTrace)
 	OverloadForward         bool             // table full: forward new DR/TUN connections of sh/dh/mh services by hash, without an entry
 }
 

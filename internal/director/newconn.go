@@ -135,6 +135,9 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 	d.Bind(false, true)
 	w.countConn(d)
 	w.event(EventNewConn)
+	if b.tun.DebugLevel >= DebugSchedule {
+		w.trace(b, EventNewConn.String(), d, dport)
+	}
 	e := t.At(idx)
 	dir := state.Input
 	if e.Flags()&conntrack.FlagNoOutput != 0 {

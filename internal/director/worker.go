@@ -43,6 +43,8 @@ type Worker struct {
 	shared atomic.Bool
 	pend   statCache // this batch's traffic counts, not yet in the shared counters
 
+	traces traceRing // debug_level records
+
 	dropper defense.Dropper // the drop_packet defense's count
 	defSeen *defense.State  // the defense state dropper was set from
 }
@@ -110,12 +112,18 @@ func (w *Worker) drop(f *link.Frame, b *batch, r Reason) {
 	f.Action = link.Drop
 	b.res.Drop++
 	inc(&w.cnt.drops[r], 1)
+	if b.tun.DebugLevel >= DebugDrops {
+		w.trace(b, r.String(), nil, 0)
+	}
 }
 
 func (w *Worker) pass(f *link.Frame, b *batch, ev Event) {
 	f.Action = link.Pass
 	b.res.Pass++
 	inc(&w.cnt.events[ev], 1)
+	if b.tun.DebugLevel >= DebugDrops {
+		w.trace(b, ev.String(), nil, 0)
+	}
 }
 
 func (w *Worker) tx(f *link.Frame, b *batch, port uint16) {
