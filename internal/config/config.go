@@ -139,7 +139,7 @@ var (
 	ifaceKeys   = []string{"name"}
 	tableKeys   = []string{"bits", "budget"}
 	timeoutKeys = []string{"tcp", "tcpfin", "udp"}
-	tunableKeys = []string{"secure_tcp", "drop_entry", "drop_packet", "amemthresh", "am_droprate", "overload_forward", "debug_level", "conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template",
+	tunableKeys = []string{"secure_tcp", "drop_entry", "drop_packet", "amemthresh", "am_droprate", "overload_forward", "debug_level", "host_memory", "conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template",
 		"sloppy_tcp", "sloppy_sctp", "pmtu_disc", "no_icmp_unreachable"}
 	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
@@ -420,6 +420,7 @@ func (p *parser) tunables(n *yaml.Node, c *Config) {
 		{"pmtu_disc", &t.PMTUDisc},
 		{"no_icmp_unreachable", &t.NoICMPUnreachable},
 		{"overload_forward", &t.OverloadForward},
+		{"host_memory", &t.HostMemory},
 	} {
 		if v, ok := f[b.key]; ok {
 			if x, ok := p.boolean(v.val, "tunables."+b.key); ok {

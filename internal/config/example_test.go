@@ -45,7 +45,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("172.16.0.2"), Port: 8080, Weight: 3, Method: service.Masq, UThreshold: 1000, LThreshold: 800},
 					{Addr: a("172.16.0.3"), Port: 8080, Weight: 1, Method: service.Masq},
 				},
-				Line: 71, Col: 5, DestPos: []Pos{{76, 9}, {82, 9}},
+				Line: 72, Col: 5, DestPos: []Pos{{77, 9}, {83, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("10.0.0.81"), Port: 443}, Sched: "sh",
@@ -54,7 +54,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.1.2"), Port: 443, Weight: 1, Method: service.Route},
 					{Addr: a("10.0.1.3"), Port: 443, Weight: 0, Method: service.Route},
 				},
-				Line: 87, Col: 5, DestPos: []Pos{{95, 9}, {96, 9}},
+				Line: 88, Col: 5, DestPos: []Pos{{96, 9}, {97, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoUDP, Addr: a("10.0.0.82"), Port: 53}, Sched: "rr",
@@ -63,13 +63,13 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.2.2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunIPIP},
 					{Addr: a("2001:db8:2::2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunGUE, TunPort: 6080, TunFlags: service.TunFlagCsum},
 				},
-				Line: 100, Col: 5, DestPos: []Pos{{106, 9}, {109, 9}},
+				Line: 101, Col: 5, DestPos: []Pos{{107, 9}, {110, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("2001:db8::80"), Port: 0}, Sched: "wlc",
 					Flags: service.FlagPersistent, Timeout: DefaultPersistence, Netmask: 64},
 				Dests: []service.DestParams{{Addr: a("2001:db8:1::2"), Port: 0, Weight: 1, Method: service.Route}},
-				Line:  116, Col: 5, DestPos: []Pos{{122, 9}},
+				Line:  117, Col: 5, DestPos: []Pos{{123, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{FwMark: 7, Addr: netip.IPv6Unspecified()}, Sched: "mh",
@@ -78,7 +78,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("2001:db8:1::3"), Port: 0, Weight: 1, Method: service.Route},
 					{Addr: a("2001:db8:1::4"), Port: 0, Weight: 1, Method: service.Local},
 				},
-				Line: 125, Col: 5, DestPos: []Pos{{130, 9}, {132, 9}},
+				Line: 126, Col: 5, DestPos: []Pos{{131, 9}, {133, 9}},
 			},
 		},
 	}

@@ -55,6 +55,7 @@ func tunableBools(t *director.Tunables) []struct {
 		{"pmtu_disc", &t.PMTUDisc},
 		{"no_icmp_unreachable", &t.NoICMPUnreachable},
 		{"overload_forward", &t.OverloadForward},
+		{"host_memory", &t.HostMemory},
 	}
 }
 

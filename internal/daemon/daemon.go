@@ -20,6 +20,7 @@ import (
 	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/config"
 	"github.com/vsd/vsd/internal/control"
+	"github.com/vsd/vsd/internal/defense"
 	"github.com/vsd/vsd/internal/director"
 	"github.com/vsd/vsd/internal/listing"
 	"github.com/vsd/vsd/internal/neigh"
@@ -93,10 +94,11 @@ func Start(o Options) (_ *Daemon, err error) {
 		// Control plane only: an engine with a placeholder port that
 		// never receives a packet keeps the table and listings working.
 		d.eng, err = director.New(director.Config{
-			Ports:       []director.Port{{}},
-			Neighbors:   noNeighbors{},
-			TableBits:   cfg.TableBits,
-			TableBudget: cfg.TableBudget,
+			Ports:              []director.Port{{}},
+			Neighbors:          noNeighbors{},
+			TableBits:          cfg.TableBits,
+			TableBudget:        cfg.TableBudget,
+			HostAvailablePages: hostAvailablePages,
 		})
 		if err != nil {
 			return nil, err
@@ -115,10 +117,11 @@ func Start(o Options) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("neighbour table: %w", err)
 		}
 		d.eng, err = director.New(director.Config{
-			Ports:       dports,
-			Neighbors:   d.neigh,
-			TableBits:   cfg.TableBits,
-			TableBudget: cfg.TableBudget,
+			Ports:              dports,
+			Neighbors:          d.neigh,
+			TableBits:          cfg.TableBits,
+			TableBudget:        cfg.TableBudget,
+			HostAvailablePages: hostAvailablePages,
 		})
 		if err != nil {
 			return nil, err
@@ -162,6 +165,16 @@ func Start(o Options) (_ *Daemon, err error) {
 	}
 	d.logStarted()
 	return d, nil
+}
+
+// hostAvailablePages is the host's free memory as the defenses count it.
+func hostAvailablePages() (int64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return defense.HostAvailablePages(f)
 }
 
 // loadChecked reads the file and runs the machine-dependent checks. No

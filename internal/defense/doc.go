@@ -12,6 +12,7 @@
 // packets at the drop_packet rate, runs the random drop pass, and switches
 // to the secure_tcp state tables.
 //
-// Nothing here allocates or locks; the per-packet parts (Dropper,
-// EntryChooser) belong to one worker each.
+// The per-packet parts (Dropper, EntryChooser) allocate nothing and lock
+// nothing; each belongs to one worker. HostAvailablePages parses
+// /proc/meminfo for the option of counting the host's free memory too.
 package defense

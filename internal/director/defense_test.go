@@ -231,3 +231,32 @@ func TestDebugTrace(t *testing.T) {
 		t.Fatalf("level 2: %+v", recs)
 	}
 }
+
+// TestHostMemory: with host_memory the host's free memory counts too,
+// whichever is smaller; without it only the budget's headroom does.
+func TestHostMemory(t *testing.T) {
+	host := int64(100)
+	e, err := New(Config{Ports: []Port{{MAC: dirMAC}}, Neighbors: staticNeighbors{}, TableBits: 8,
+		HostAvailablePages: func() (int64, error) { return host, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := e.AvailablePages()
+	if budget <= host {
+		t.Fatalf("budget headroom %d pages: the test needs more than %d", budget, host)
+	}
+	tu := DefaultTunables()
+	tu.Defense.DropPacket, tu.Defense.AmemThresh = 1, int(host+1)
+	e.SetTunables(tu)
+	if e.Defense().NoMem {
+		t.Error("host memory counted without host_memory")
+	}
+	tu.HostMemory = true
+	e.SetTunables(tu)
+	if got := e.AvailablePages(); got != host {
+		t.Errorf("available %d pages, want the host's %d", got, host)
+	}
+	if d := e.Defense(); !d.NoMem || d.DropRate != int(host+1) {
+		t.Errorf("host short of memory: %+v", d)
+	}
+}

@@ -46,6 +46,7 @@ type Tunables struct {
 	PMTUDisc                bool             // copy DF into tunnel headers (default on)
 	NoICMPUnreachable       bool             // do not answer "no destination" with ICMP port unreachable
 	DebugLevel              int              // 0 off; 1 trace drops and passes; 2 also scheduling (DrainTrace)
+	HostMemory              bool             // defenses also count the host's free memory (Config.HostAvailablePages)
 	OverloadForward         bool             // table full: forward new DR/TUN connections of sh/dh/mh services by hash, without an entry
 }
 
@@ -60,6 +61,11 @@ type Config struct {
 	Neighbors   Neighbors
 	TableBits   int   // connection-table buckets = 2^TableBits (8..24; default 12)
 	TableBudget int64 // bytes of memory the connection table may use (default 1 GiB)
+	// HostAvailablePages, if set, reports the host's free memory in 4 KiB
+	// pages (the kernel's free + buffer pages); with the host_memory
+	// tunable the defenses count the smaller of it and the budget's
+	// headroom as available.
+	HostAvailablePages func() (int64, error)
 }
 
 // Engine is the shared part of the director: configuration snapshot,
@@ -82,6 +88,7 @@ type Engine struct {
 	def         atomic.Pointer[defense.State] // the defenses in force, from the last update
 	defMu       sync.Mutex                    // serialises defense updates (SetTunables, Maintain)
 	lastDefend  clock.Time
+	hostAvail   func() (int64, error)
 	rng         *rand.Rand           // random buckets of drop_entry passes (Maintain only)
 	chooser     defense.EntryChooser // drop_entry's one-in-n choice (Maintain only)
 	dropEntries atomic.Uint64        // entries deleted by drop_entry passes
@@ -129,6 +136,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("director: connection table: %w", err)
 	}
 	e.table = t
+	e.hostAvail = cfg.HostAvailablePages
 	to := state.DefaultTimeouts()
 	e.timeouts.Store(&to)
 	e.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -175,7 +183,17 @@ func (e *Engine) Defense() defense.State { return *e.def.Load() }
 
 // AvailablePages is the memory the defenses see as available: the
 // connection table budget's headroom, in 4 KiB pages.
-func (e *Engine) AvailablePages() int64 { return e.table.HeadroomBytes() / defense.PageSize }
+// With the host_memory tunable, the host's free memory too, whichever is
+// smaller.
+func (e *Engine) AvailablePages() int64 {
+	a := e.table.HeadroomBytes() / defense.PageSize
+	if e.hostAvail != nil && e.tun.Load().HostMemory {
+		if h, err := e.hostAvail(); err == nil {
+			a = min(a, h)
+		}
+	}
+	return a
+}
 
 // defendLocked is the kernel's update_defense_level: recompute the levels
 // against the available memory, write automatic level changes (1 ↔ 2) back
