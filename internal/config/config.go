@@ -143,7 +143,7 @@ var (
 		"sloppy_tcp", "sloppy_sctp", "pmtu_disc", "no_icmp_unreachable"}
 	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
-		"sched_flags", "real_servers"}
+		"sched_flags", "syn_proxy", "real_servers"}
 	destKeys = []string{"addr", "port", "weight", "method", "tunnel", "tunnel_port", "tunnel_csum",
 		"upper_threshold", "lower_threshold"}
 
@@ -701,6 +701,27 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			fail()
 		}
 	}
+	synProxy := false
+	if v, has := f["syn_proxy"]; has {
+		on, ok := p.boolean(v.val, path+".syn_proxy")
+		switch {
+		case !ok:
+			fail()
+		case !on:
+		case keyOK && k.Proto != packet.ProtoTCP:
+			p.errorf(p.resolve(v.val), path+".syn_proxy", "only for TCP services")
+			fail()
+		case persistent:
+			p.errorf(p.resolve(v.val), path+".syn_proxy", "not with persistent (a template would be made from the SYN)")
+			fail()
+		case schedOK && cfg.Sched != "sh" && cfg.Sched != "dh" && cfg.Sched != "mh":
+			p.errorf(p.resolve(v.val), path+".syn_proxy", "needs a hash scheduler (sh, dh or mh), so the client's ACK reaches the server its SYN went to; %s is not one", cfg.Sched)
+			fail()
+		default:
+			synProxy = true
+			cfg.Flags |= service.FlagSynStateless
+		}
+	}
 	if keyOK && persistOK && !k.IsFwMark() && k.Port == 0 && !persistent {
 		p.errorf(p.resolve(f["port"].val), path+".port", "0 (all ports) needs persistent (ipvsadm: Zero port specified for non-persistent service)")
 		fail()
@@ -726,6 +747,11 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			ap := netip.AddrPortFrom(d.Addr, d.Port)
 			if l, dup := first[ap]; dup {
 				p.errorf(at, dpath, "%s is listed twice in this service (first at line %d)", ap, l)
+				fail()
+				continue
+			}
+			if synProxy && d.Method == service.Masq {
+				p.errorf(at, dpath+".method", "syn_proxy with NAT (SYN cookies) is not implemented yet; DR and TUN services get the stateless-until-ACK mode")
 				fail()
 				continue
 			}

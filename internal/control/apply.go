@@ -190,6 +190,11 @@ func applyOne(t Target, op api.Op) error {
 		if op.Kind == api.AddService {
 			return t.Set.AddService(c)
 		}
+		// vsd's own service flags (syn_proxy) have no ipvsadm words: an
+		// edit, which resends every ipvsadm setting, keeps them.
+		if old := t.Set.Snapshot().Find(c.Key); old != nil {
+			c.Flags |= old.Flags & service.FlagSynStateless
+		}
 		return t.Set.EditService(c)
 	case api.DeleteService:
 		k, err := serviceKey(op.Service)

@@ -377,3 +377,22 @@ func TestTunables(t *testing.T) {
 		}
 	}
 }
+
+// TestEditKeepsSynProxy: ipvsadm -E resends every ipvsadm setting but has
+// no word for syn_proxy; an edit keeps it.
+func TestEditKeepsSynProxy(t *testing.T) {
+	s := newServer(t)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip, Port: 80}
+	if err := s.Set.AddService(service.ServiceConfig{Key: k, Sched: "sh", Flags: service.FlagSynStateless}); err != nil {
+		t.Fatal(err)
+	}
+	svc := tcpSvc(80)
+	svc.Scheduler = "mh"
+	if err := s.Apply([]api.Op{{Kind: api.EditService, Service: svc}}); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Set.Snapshot().Find(k)
+	if got.SchedName != "mh" || got.Flags&service.FlagSynStateless == 0 {
+		t.Errorf("after -E: scheduler %s, flags %#x", got.SchedName, got.Flags)
+	}
+}

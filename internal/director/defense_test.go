@@ -1,7 +1,9 @@
 package director
 
 import (
+	"github.com/vsd/vsd/internal/conntrack"
 	"github.com/vsd/vsd/internal/sched"
+	"github.com/vsd/vsd/internal/state"
 	"net/netip"
 	"testing"
 	"time"
@@ -258,5 +260,57 @@ func TestHostMemory(t *testing.T) {
 	}
 	if d := e.Defense(); !d.NoMem || d.DropRate != int(host+1) {
 		t.Errorf("host short of memory: %+v", d)
+	}
+}
+
+// TestSynStateless: a syn_proxy DR service with sh forwards SYNs without
+// entries (a flood of them leaves the table empty); the client's ACK
+// makes the entry, ESTABLISHED, on the server the SYN went to, and the
+// connection then flows as usual.
+func TestSynStateless(t *testing.T) {
+	te := newTestEngine(t, 10)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	te.addService(service.ServiceConfig{Key: k, Sched: "sh", Flags: service.FlagSynStateless})
+	for i := 1; i <= 3; i++ {
+		te.addDest(k, i, service.DestParams{Addr: families[0].rip(i), Port: 80, Weight: 1, Method: service.Route})
+	}
+	for i := range 300 {
+		if te.syn(i) != link.Tx {
+			t.Fatalf("SYN %d not forwarded", i)
+		}
+	}
+	if n := te.e.Table().Len(); n != 0 {
+		t.Fatalf("a SYN flood left %d entries", n)
+	}
+	if got := te.e.Counters().Events[EventSynStateless]; got != 300 {
+		t.Errorf("syn_stateless %d, want 300", got)
+	}
+	client := ap(cip4, 40000)
+	syn := te.send(tcpFrame(clientMAC, dirMAC, client, ap(vip4, 80), packet.TCPSyn, ""))
+	ack := te.send(tcpFrame(clientMAC, dirMAC, client, ap(vip4, 80), packet.TCPAck, ""))
+	if syn.Action != link.Tx || ack.Action != link.Tx || string(syn.Bytes()[:6]) != string(ack.Bytes()[:6]) {
+		t.Fatalf("SYN %v and ACK %v must go to the same server", syn.Action, ack.Action)
+	}
+	if n := te.e.Table().Len(); n != 1 {
+		t.Fatalf("the ACK made %d entries, want 1", n)
+	}
+	var st uint8
+	te.e.Table().Range(func(idx uint32, _ *conntrack.Entry) bool {
+		st = te.e.Table().ConnLocked(idx, te.now).State
+		return false
+	})
+	if state.TCPState(st) != state.TCPEstablished {
+		t.Errorf("entry state %v, want ESTABLISHED", state.TCPState(st))
+	}
+	data := te.send(tcpFrame(clientMAC, dirMAC, client, ap(vip4, 80), packet.TCPAck|packet.TCPPsh, "GET /"))
+	if data.Action != link.Tx || string(data.Bytes()[:6]) != string(syn.Bytes()[:6]) {
+		t.Error("data of the connection did not follow its entry")
+	}
+	// Without the flag an ACK alone makes nothing.
+	k2 := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 81}
+	te.addService(service.ServiceConfig{Key: k2, Sched: "sh"})
+	te.addDest(k2, 1, service.DestParams{Addr: families[0].rip(1), Port: 81, Weight: 1, Method: service.Route})
+	if te.send(tcpFrame(clientMAC, dirMAC, client, ap(vip4, 81), packet.TCPAck, "")).Action != link.Pass {
+		t.Error("an ACK without syn_proxy created a connection")
 	}
 }

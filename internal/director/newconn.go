@@ -26,7 +26,8 @@ func mayCreate(p *packet.Parsed, tun *Tunables) bool {
 func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.Service) {
 	t := w.e.table
 	p := w.p
-	if !mayCreate(p, b.tun) {
+	synStateless := svc.Flags&service.FlagSynStateless != 0 && p.Proto == packet.ProtoTCP
+	if !mayCreate(p, b.tun) && !(synStateless && p.TCPFlags&(packet.TCPAck|packet.TCPRst|packet.TCPSyn) == packet.TCPAck) {
 		t.Unlock(h)
 		w.pass(f, b, EventPassNoCreate)
 		return
@@ -84,6 +85,20 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		if d == nil {
 			t.Unlock(h)
 			w.noDest(f, b, svc)
+			return
+		}
+		if synStateless && p.TCPFlags&(packet.TCPSyn|packet.TCPAck) == packet.TCPSyn && d.Config().Method != service.Masq {
+			// Stateless until the ACK: the hash scheduler sends the
+			// client's ACK to this same server, and that ACK makes the
+			// entry; a SYN alone (a flood) leaves nothing behind.
+			t.Unlock(h)
+			w.countIn(d)
+			w.event(EventSynStateless)
+			info := fwdInfo{method: d.Config().Method, dest: d, dport: p.DstPort}
+			if d.Port != 0 {
+				info.dport = d.Port
+			}
+			w.transmit(f, b, &info)
 			return
 		}
 		dport = d.Port

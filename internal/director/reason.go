@@ -65,6 +65,7 @@ const (
 	EventPassNoCreate                 // for a service but may not create a connection (e.g. TCP without SYN)
 	EventReply                        // a NAT reply was translated back to the VIP
 	EventOverloadForward              // table full: a new connection forwarded by hash, without an entry (overload mode)
+	EventSynStateless                 // a SYN of a syn_proxy DR/TUN service forwarded without an entry
 	numEvents
 )
 
@@ -78,6 +79,7 @@ var eventNames = [...]string{
 	EventPassNoService:   "pass_no_service",
 	EventPassNoCreate:    "pass_no_create",
 	EventReply:           "nat_reply",
+	EventSynStateless:    "syn_stateless",
 	EventOverloadForward: "overload_forward",
 }
 

@@ -66,6 +66,12 @@ const (
 	FlagSched1     Flags = 0x0008 // sh/mh: fallback
 	FlagSched2     Flags = 0x0010 // sh/mh: include the source port
 	FlagSched3     Flags = 0x0020
+
+	// FlagSynStateless is vsd's own (no kernel value): a TCP service
+	// with a hash scheduler forwards SYNs to DR/TUN real servers without
+	// an entry and makes the entry from the client's ACK, so a SYN flood
+	// fills nothing (the SYN proxy's stateless mode).
+	FlagSynStateless Flags = 1 << 16
 )
 
 // Key identifies a virtual service: a protocol, VIP and port, or a firewall
