@@ -43,6 +43,7 @@ var layerTable = map[string]int{
 	"internal/netns":    layerControl, // network namespaces, veths and processes for the lab and root tests
 	"internal/daemon":   layerControl, // vsd run: links, workers, reload, control socket
 	"internal/benchlab": layerControl, // make bench-datapath: side-by-side datapath measurements in namespaces
+	"internal/flood":    layerControl, // vsflood: testlvs-style SYN/UDP floods from spoofed sources, namespaces and lo only
 
 	"internal/sim":       layerControl,
 	"internal/listing":   layerControl,
