@@ -93,6 +93,9 @@ type TopoOptions struct {
 	Port      uint16 // service and real-server port (default 80)
 	Methods   []Method
 	Progress  io.Writer // set-up steps, one line each (may be nil)
+	// ExtraConfig is YAML appended to vsd's configuration file (top-level
+	// keys such as table: or tunables:).
+	ExtraConfig string
 }
 
 // Topo is a built lab: namespaces, links, real servers and a running vsd.
@@ -469,6 +472,7 @@ func (t *Topo) Config() string {
 			}
 		}
 	}
+	b.WriteString(t.o.ExtraConfig)
 	return b.String()
 }
 
