@@ -178,6 +178,7 @@ func (g *gen) fill(f []byte) {
 		sport, seq, ack, flags = g.last.sport, g.last.isn+1, uint32(g.next64()), tcpACK
 	} else {
 		var i uint64
+		round := g.round
 		if g.random {
 			i = g.next64() % g.nsrc
 		} else {
@@ -193,7 +194,7 @@ func (g *gen) fill(f []byte) {
 		case g.random:
 			sport = g.ports.First + uint16(g.next64()%uint64(g.ports.Size()))
 		default:
-			sport = g.ports.First + uint16(g.round%uint64(g.ports.Size()))
+			sport = g.ports.First + uint16(round%uint64(g.ports.Size()))
 		}
 		lo := g.srcLo + i
 		g.last.srcLo, g.last.srcHi = lo, g.srcHi
