@@ -70,11 +70,11 @@ func resolveMAC(ifindex int, dev string, dst netip.Addr) (net.HardwareAddr, erro
 // poke sends one UDP datagram to hop:9 out of dev so that the kernel
 // resolves hop's link address.
 func poke(hop netip.Addr, dev string) error {
-	fam := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: 9, Addr: hop.As4()}
-	if hop.Is6() {
-		fam = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: 9, Addr: hop.As16()}
+	fam := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: 9, Addr: hop.As16()}
+	if hop.Is4() {
+		fam = unix.AF_INET
+		sa = &unix.SockaddrInet4{Port: 9, Addr: hop.As4()}
 	}
 	fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
