@@ -71,6 +71,7 @@ var sameLayerAllowed = map[[2]string]bool{
 	{"internal/vsadmtest", "internal/vsadm"}:   true, // end-to-end tests of vsadm
 	{"internal/vsadmtest", "internal/control"}: true, // against the daemon's control server
 	{"internal/lab", "internal/vsadm"}:         true,
+	{"internal/lab", "internal/flood"}:         true, // the flood test drives vsflood
 	{"internal/benchlab", "internal/netns"}:    true, // the benchmark's testbed
 }
 
