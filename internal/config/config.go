@@ -139,8 +139,7 @@ var (
 	ifaceKeys   = []string{"name"}
 	tableKeys   = []string{"bits", "budget"}
 	timeoutKeys = []string{"tcp", "tcpfin", "udp"}
-	tunableKeys = []string{"secure_tcp", "drop_entry", "drop_packet", "amemthresh", "am_droprate", "overload_forward", "debug_level", "host_memory", "conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template",
-		"sloppy_tcp", "sloppy_sctp", "pmtu_disc", "no_icmp_unreachable"}
+	tunableKeys = tunableNames()
 	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
 		"sched_flags", "syn_proxy", "real_servers"}
@@ -408,60 +407,38 @@ func (p *parser) tunables(n *yaml.Node, c *Config) {
 	if !ok {
 		return
 	}
-	t := &c.Tunables
-	for _, b := range [...]struct {
-		key string
-		dst *bool
-	}{
-		{"expire_nodest_conn", &t.ExpireNodestConn},
-		{"expire_quiescent_template", &t.ExpireQuiescentTemplate},
-		{"sloppy_tcp", &t.SloppyTCP},
-		{"sloppy_sctp", &t.SloppySCTP},
-		{"pmtu_disc", &t.PMTUDisc},
-		{"no_icmp_unreachable", &t.NoICMPUnreachable},
-		{"overload_forward", &t.OverloadForward},
-		{"host_memory", &t.HostMemory},
-	} {
-		if v, ok := f[b.key]; ok {
-			if x, ok := p.boolean(v.val, "tunables."+b.key); ok {
-				*b.dst = x
+	for _, fl := range c.Tunables.Fields() {
+		v, ok := f[fl.Name]
+		if !ok {
+			continue
+		}
+		path := "tunables." + fl.Name
+		switch {
+		case fl.Bool != nil:
+			if x, ok := p.boolean(v.val, path); ok {
+				*fl.Bool = x
+			}
+		case fl.Level:
+			if x, ok := p.level(v.val, path); ok {
+				*fl.Int = x
+			}
+		default:
+			if x, ok := p.number(v.val, path, fl.Min, fl.Max, fl.Unit); ok {
+				*fl.Int = int(x)
 			}
 		}
 	}
-	for _, l := range [...]struct {
-		key string
-		dst *int
-	}{
-		{"drop_entry", &t.Defense.DropEntry},
-		{"drop_packet", &t.Defense.DropPacket},
-		{"secure_tcp", &t.Defense.SecureTCP},
-	} {
-		if v, ok := f[l.key]; ok {
-			if x, ok := p.level(v.val, "tunables."+l.key); ok {
-				*l.dst = x
-			}
-		}
+}
+
+// tunableNames are the keys of tunables:, the sysctl names of
+// director.Tunables.Fields.
+func tunableNames() []string {
+	var t director.Tunables
+	var names []string
+	for _, f := range t.Fields() {
+		names = append(names, f.Name)
 	}
-	if v, ok := f["debug_level"]; ok {
-		if x, ok := p.number(v.val, "tunables.debug_level", 0, 12, "(0 off, 1 drops and passes, 2 also scheduling)"); ok {
-			t.DebugLevel = int(x)
-		}
-	}
-	if v, ok := f["amemthresh"]; ok {
-		if x, ok := p.number(v.val, "tunables.amemthresh", 0, 1<<40, "pages of 4 KiB"); ok {
-			t.Defense.AmemThresh = int(x)
-		}
-	}
-	if v, ok := f["am_droprate"]; ok {
-		if x, ok := p.number(v.val, "tunables.am_droprate", 1, 1<<31-1, ""); ok {
-			t.Defense.AmDropRate = int(x)
-		}
-	}
-	if v, ok := f["conn_reuse_mode"]; ok {
-		if x, ok := p.number(v.val, "tunables.conn_reuse_mode", 0, 3, ""); ok {
-			t.ConnReuseMode = int(x)
-		}
-	}
+	return names
 }
 
 // level reads a defense level 0..3. For files written before the levels,

@@ -18,47 +18,6 @@ type tunableError struct{ err error }
 func (e tunableError) Error() string { return e.err.Error() }
 func (e tunableError) Unwrap() error { return e.err }
 
-// tunableInts are the integer tunables, by sysctl name.
-func tunableInts(t *director.Tunables) []struct {
-	name   string
-	v      *int
-	lo, hi int64
-} {
-	return []struct {
-		name   string
-		v      *int
-		lo, hi int64
-	}{
-		{"drop_entry", &t.Defense.DropEntry, 0, 3},
-		{"drop_packet", &t.Defense.DropPacket, 0, 3},
-		{"secure_tcp", &t.Defense.SecureTCP, 0, 3},
-		{"amemthresh", &t.Defense.AmemThresh, 0, 1 << 40},
-		{"am_droprate", &t.Defense.AmDropRate, 1, 1<<31 - 1},
-		{"conn_reuse_mode", &t.ConnReuseMode, 0, 3},
-		{"debug_level", &t.DebugLevel, 0, 12},
-	}
-}
-
-// tunableBools are the on/off tunables, by sysctl name.
-func tunableBools(t *director.Tunables) []struct {
-	name string
-	v    *bool
-} {
-	return []struct {
-		name string
-		v    *bool
-	}{
-		{"expire_nodest_conn", &t.ExpireNodestConn},
-		{"expire_quiescent_template", &t.ExpireQuiescentTemplate},
-		{"sloppy_tcp", &t.SloppyTCP},
-		{"sloppy_sctp", &t.SloppySCTP},
-		{"pmtu_disc", &t.PMTUDisc},
-		{"no_icmp_unreachable", &t.NoICMPUnreachable},
-		{"overload_forward", &t.OverloadForward},
-		{"host_memory", &t.HostMemory},
-	}
-}
-
 // timeoutStates are the per-state timeouts: protocol and state names.
 func timeoutStates() []struct {
 	proto packet.Proto
@@ -96,15 +55,15 @@ func timeoutStates() []struct {
 // TunablesOf lists every tunable with its value, in a fixed order.
 func TunablesOf(t director.Tunables, to state.Timeouts) []api.Tunable {
 	var out []api.Tunable
-	for _, f := range tunableInts(&t) {
-		out = append(out, api.Tunable{Name: f.name, Value: int64(*f.v)})
-	}
-	for _, f := range tunableBools(&t) {
+	for _, f := range t.Fields() {
 		v := int64(0)
-		if *f.v {
+		switch {
+		case f.Int != nil:
+			v = int64(*f.Int)
+		case *f.Bool:
 			v = 1
 		}
-		out = append(out, api.Tunable{Name: f.name, Value: v})
+		out = append(out, api.Tunable{Name: f.Name, Value: v})
 	}
 	for _, s := range timeoutStates() {
 		out = append(out, api.Tunable{Name: s.name, Value: int64(to.Timeout(s.proto, s.st) / time.Second)})
@@ -117,26 +76,25 @@ func setTunable(t *director.Tunables, to *state.Timeouts, tu *api.Tunable) error
 	if tu == nil {
 		return tunableError{fmt.Errorf("set-tunable: no tunable given")}
 	}
-	for _, f := range tunableInts(t) {
-		if f.name == tu.Name {
-			if tu.Value < f.lo || tu.Value > f.hi {
-				return tunableError{fmt.Errorf("%s %d: out of range %d..%d", tu.Name, tu.Value, f.lo, f.hi)}
-			}
-			*f.v = int(tu.Value)
-			if err := t.Defense.Validate(); err != nil {
-				return tunableError{err}
-			}
-			return nil
+	for _, f := range t.Fields() {
+		if f.Name != tu.Name {
+			continue
 		}
-	}
-	for _, f := range tunableBools(t) {
-		if f.name == tu.Name {
+		if f.Bool != nil {
 			if tu.Value != 0 && tu.Value != 1 {
 				return tunableError{fmt.Errorf("%s %d: want 0 (off) or 1 (on)", tu.Name, tu.Value)}
 			}
-			*f.v = tu.Value == 1
+			*f.Bool = tu.Value == 1
 			return nil
 		}
+		if tu.Value < f.Min || tu.Value > f.Max {
+			return tunableError{fmt.Errorf("%s %d: out of range %d..%d", tu.Name, tu.Value, f.Min, f.Max)}
+		}
+		*f.Int = int(tu.Value)
+		if err := t.Defense.Validate(); err != nil {
+			return tunableError{err}
+		}
+		return nil
 	}
 	for _, s := range timeoutStates() {
 		if s.name == tu.Name {
