@@ -74,8 +74,10 @@ func TestReadFromPeer(t *testing.T) {
 		}
 		delete(sent, tag)
 	}
+	// (No check of Polls: when every frame is already in the ring at the
+	// first Read, no poll is needed, and CI once saw exactly that.)
 	s := q.Stats()
-	if s.RxFrames < 8 || s.PerPortRx[0] < 5 || s.PerPortRx[1] < 3 || s.Polls == 0 {
+	if s.RxFrames < 8 || s.PerPortRx[0] < 5 || s.PerPortRx[1] < 3 {
 		t.Errorf("stats %+v", s)
 	}
 }
