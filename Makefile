@@ -23,6 +23,7 @@ help:
 build:
 	$(GO) build -o $(BIN)/vsd ./cmd/vsd
 	$(GO) build -o $(BIN)/vsadm ./cmd/vsadm
+	$(GO) build -o $(BIN)/vsflood ./cmd/vsflood
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin
