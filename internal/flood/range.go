@@ -32,7 +32,13 @@ func ParseRange(s string) (Range, error) {
 			return Range{}, err
 		}
 		p = p.Masked()
-		return Range{First: p.Addr(), Last: lastOf(p)}, nil
+		r := Range{First: p.Addr(), Last: lastOf(p)}
+		if r.Last.Is4In6() {
+			// Its span form would not read back (mapped addresses are
+			// refused), and nobody means to spoof ::ffff:a.b.c.d.
+			return Range{}, fmt.Errorf("address range %q ends at the IPv4-mapped address %s; use a prefix outside ::ffff:0:0/96", s, r.Last)
+		}
+		return r, nil
 	}
 	lo, hi, span := strings.Cut(s, "-")
 	a, err := parseAddr(s, lo)
