@@ -119,6 +119,10 @@ type Service struct {
 	Netmask   int    `json:"netmask,omitempty"`
 	PE        string `json:"pe,omitempty"` // persistence engine (vsd has none; always "")
 	OnePacket bool   `json:"ops,omitempty"`
+	// vsd's own settings (no ipvsadm words; an edit keeps them): the
+	// per-client packet rate limit and the stateless-until-ACK SYN mode.
+	SourceRate uint32 `json:"source_rate,omitempty"`
+	SynProxy   bool   `json:"syn_proxy,omitempty"`
 
 	// Read back only.
 	Dests []Dest `json:"dests,omitempty"` // in the service's list order

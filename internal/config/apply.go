@@ -111,7 +111,8 @@ func (c *Config) Apply(set *service.Set, now clock.Time) (Changes, error) {
 			}
 			continue
 		}
-		if live.SchedName != cfg.Sched || live.Flags != cfg.Flags || live.Timeout != cfg.Timeout || live.Netmask != cfg.Netmask {
+		if live.SchedName != cfg.Sched || live.Flags != cfg.Flags || live.Timeout != cfg.Timeout || live.Netmask != cfg.Netmask ||
+			live.Limits.SourceRate.Load() != cfg.SourceRate {
 			if err := set.EditService(cfg); err != nil {
 				return fail(err)
 			}

@@ -142,7 +142,7 @@ var (
 	tunableKeys = tunableNames()
 	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
-		"sched_flags", "syn_proxy", "real_servers"}
+		"sched_flags", "syn_proxy", "source_rate", "real_servers"}
 	destKeys = []string{"addr", "port", "weight", "method", "tunnel", "tunnel_port", "tunnel_csum",
 		"upper_threshold", "lower_threshold"}
 
@@ -697,6 +697,13 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 		default:
 			synProxy = true
 			cfg.Flags |= service.FlagSynStateless
+		}
+	}
+	if v, has := f["source_rate"]; has {
+		if r, ok := p.number(v.val, path+".source_rate", 0, 1<<31-1, "packets per second per client address (0 = no limit)"); ok {
+			cfg.SourceRate = uint32(r)
+		} else {
+			fail()
 		}
 	}
 	if keyOK && persistOK && !k.IsFwMark() && k.Port == 0 && !persistent {

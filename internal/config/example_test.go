@@ -54,7 +54,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.1.2"), Port: 443, Weight: 1, Method: service.Route},
 					{Addr: a("10.0.1.3"), Port: 443, Weight: 0, Method: service.Route},
 				},
-				Line: 88, Col: 5, DestPos: []Pos{{97, 9}, {98, 9}},
+				Line: 88, Col: 5, DestPos: []Pos{{98, 9}, {99, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoUDP, Addr: a("10.0.0.82"), Port: 53}, Sched: "rr",
@@ -63,13 +63,13 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.2.2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunIPIP},
 					{Addr: a("2001:db8:2::2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunGUE, TunPort: 6080, TunFlags: service.TunFlagCsum},
 				},
-				Line: 102, Col: 5, DestPos: []Pos{{108, 9}, {111, 9}},
+				Line: 103, Col: 5, DestPos: []Pos{{109, 9}, {112, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("2001:db8::80"), Port: 0}, Sched: "wlc",
 					Flags: service.FlagPersistent, Timeout: DefaultPersistence, Netmask: 64},
 				Dests: []service.DestParams{{Addr: a("2001:db8:1::2"), Port: 0, Weight: 1, Method: service.Route}},
-				Line:  118, Col: 5, DestPos: []Pos{{124, 9}},
+				Line:  119, Col: 5, DestPos: []Pos{{125, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{FwMark: 7, Addr: netip.IPv6Unspecified()}, Sched: "mh",
@@ -78,7 +78,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("2001:db8:1::3"), Port: 0, Weight: 1, Method: service.Route},
 					{Addr: a("2001:db8:1::4"), Port: 0, Weight: 1, Method: service.Local},
 				},
-				Line: 127, Col: 5, DestPos: []Pos{{132, 9}, {134, 9}},
+				Line: 128, Col: 5, DestPos: []Pos{{133, 9}, {135, 9}},
 			},
 		},
 	}
@@ -163,6 +163,9 @@ func TestValueForms(t *testing.T) {
 		{"tunables:\n  pmtu_disc: False\n  secure_tcp: TRUE\n", func(c *Config) bool { return !c.Tunables.PMTUDisc && c.Tunables.Defense.SecureTCP == 3 }},
 		{"services:\n  - proto: tcp\n    vip: 10.0.0.1\n    port: 80\n    scheduler: mh\n    syn_proxy: true\n    real_servers:\n      - addr: 10.0.1.1\n        method: dr\n", func(c *Config) bool {
 			return c.Services[0].Config.Flags&service.FlagSynStateless != 0
+		}},
+		{"services:\n  - proto: udp\n    vip: 10.0.0.1\n    port: 53\n    source_rate: 500\n", func(c *Config) bool {
+			return c.Services[0].Config.SourceRate == 500
 		}},
 		{"tunables:\n  drop_entry: 1\n  drop_packet: 3\n  secure_tcp: 2\n  amemthresh: 2048\n  am_droprate: 5\n", func(c *Config) bool {
 			return c.Tunables.Defense == defense.Settings{DropEntry: 1, DropPacket: 3, SecureTCP: 2, AmemThresh: 2048, AmDropRate: 5}

@@ -111,7 +111,8 @@ func cloneSet(snap *service.Snapshot, keys []service.Key) *service.Set {
 			continue
 		}
 		seen[svc] = true
-		c := service.ServiceConfig{Key: svc.Key, Sched: svc.SchedName, Flags: svc.Flags, Timeout: svc.Timeout, Netmask: svc.Netmask}
+		c := service.ServiceConfig{Key: svc.Key, Sched: svc.SchedName, Flags: svc.Flags, Timeout: svc.Timeout, Netmask: svc.Netmask,
+			SourceRate: svc.Limits.SourceRate.Load()}
 		if err := set.AddService(c); err != nil {
 			panic("control: cloning a valid set: " + err.Error())
 		}
@@ -194,6 +195,9 @@ func applyOne(t Target, op api.Op) error {
 		// edit, which resends every ipvsadm setting, keeps them.
 		if old := t.Set.Snapshot().Find(c.Key); old != nil {
 			c.Flags |= old.Flags & service.FlagSynStateless
+			if c.SourceRate == 0 {
+				c.SourceRate = old.Limits.SourceRate.Load()
+			}
 		}
 		return t.Set.EditService(c)
 	case api.DeleteService:
@@ -289,7 +293,7 @@ func serviceConfig(s *api.Service) (service.ServiceConfig, error) {
 	if s.PE != "" {
 		return service.ServiceConfig{}, fmt.Errorf("service %s: persistence engine %q: vsd has none: %w", k, s.PE, service.ErrSchedNotFound)
 	}
-	c := service.ServiceConfig{Key: k, Sched: s.Scheduler, Netmask: s.Netmask}
+	c := service.ServiceConfig{Key: k, Sched: s.Scheduler, Netmask: s.Netmask, SourceRate: s.SourceRate}
 	if s.SchedFlags&^(api.SchedFlag1|api.SchedFlag2|api.SchedFlag3) != 0 {
 		return c, fmt.Errorf("service %s: scheduler flags %#x: %w", k, s.SchedFlags, service.ErrInvalid)
 	}
@@ -303,6 +307,12 @@ func serviceConfig(s *api.Service) (service.ServiceConfig, error) {
 	}
 	if s.OnePacket {
 		c.Flags |= service.FlagOnePacket
+	}
+	if s.SynProxy {
+		if k.Proto != packet.ProtoTCP || s.Persistent || (c.Sched != "sh" && c.Sched != "dh" && c.Sched != "mh") {
+			return c, fmt.Errorf("service %s: syn_proxy needs TCP, no persistence and a hash scheduler (sh, dh, mh): %w", k, service.ErrInvalid)
+		}
+		c.Flags |= service.FlagSynStateless
 	}
 	if !k.IsFwMark() && k.Port == 0 && !s.Persistent {
 		return c, fmt.Errorf("service %s: port 0 needs persistence: %w", k, service.ErrInvalid)

@@ -396,3 +396,24 @@ func TestEditKeepsSynProxy(t *testing.T) {
 		t.Errorf("after -E: scheduler %s, flags %#x", got.SchedName, got.Flags)
 	}
 }
+
+// TestVsdSettingsThroughAPI: source_rate and syn_proxy set with add-service
+// show in the table; syn_proxy without a hash scheduler is refused.
+func TestVsdSettingsThroughAPI(t *testing.T) {
+	s := newServer(t)
+	svc := tcpSvc(80)
+	svc.Scheduler, svc.SourceRate, svc.SynProxy = "mh", 250, true
+	if err := s.Apply([]api.Op{{Kind: api.AddService, Service: svc}}); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Table().Services[0]
+	if got.SourceRate != 250 || !got.SynProxy {
+		t.Errorf("table shows %+v", got)
+	}
+	bad := tcpSvc(81)
+	bad.SynProxy = true // wlc
+	var oe *api.OpError
+	if err := s.Apply([]api.Op{{Kind: api.AddService, Service: bad}}); !errors.As(err, &oe) || oe.Message != api.MsgInvalid {
+		t.Errorf("syn_proxy with wlc: %v", err)
+	}
+}

@@ -62,10 +62,14 @@ func ServiceOf(svc *service.Service, est *Estimator) api.Service {
 		SchedFlags: uint32(svc.Flags & (service.FlagSched1 | service.FlagSched2 | service.FlagSched3)),
 		Persistent: svc.Persistent(),
 		OnePacket:  svc.Flags&service.FlagOnePacket != 0,
+		SynProxy:   svc.Flags&service.FlagSynStateless != 0,
 		Dests:      make([]api.Dest, 0, len(svc.Dests)),
 	}
 	if s.Persistent {
 		s.Timeout = svc.Timeout
+	}
+	if svc.Limits != nil {
+		s.SourceRate = svc.Limits.SourceRate.Load()
 	}
 	if bits := hostBits(svc.V6); svc.Netmask != bits {
 		s.Netmask = svc.Netmask

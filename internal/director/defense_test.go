@@ -314,3 +314,48 @@ func TestSynStateless(t *testing.T) {
 		t.Error("an ACK without syn_proxy created a connection")
 	}
 }
+
+// TestSourceRate: a service's source_rate lets one client a second's worth
+// of packets at once and then that many per second, new connections and
+// established ones alike, dropped as rate_limit before the state machine;
+// other clients and other services are not affected.
+func TestSourceRate(t *testing.T) {
+	te := defenseEngine(t)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	if err := te.set.EditService(service.ServiceConfig{Key: k, Sched: "rr", SourceRate: 10}); err != nil {
+		t.Fatal(err)
+	}
+	te.e.Publish(te.set.Snapshot())
+	client := ap(cip4, 40000)
+	syn := tcpFrame(clientMAC, dirMAC, client, ap(vip4, 80), packet.TCPSyn, "")
+	ack := tcpFrame(clientMAC, dirMAC, client, ap(vip4, 80), packet.TCPAck, "x")
+	if te.send(syn).Action != link.Tx {
+		t.Fatal("first SYN not forwarded")
+	}
+	passed := 1
+	for range 30 {
+		if te.send(ack).Action == link.Tx {
+			passed++
+		}
+	}
+	if passed != 10 {
+		t.Errorf("%d of 31 packets at once passed, want 10 (a second's worth)", passed)
+	}
+	if n := te.e.Counters().Drops[ReasonRateLimit]; n != 21 {
+		t.Errorf("rate_limit drops %d, want 21", n)
+	}
+	te.now = te.now.Add(500 * time.Millisecond)
+	passed = 0
+	for range 10 {
+		if te.send(ack).Action == link.Tx {
+			passed++
+		}
+	}
+	if passed != 5 {
+		t.Errorf("after 0.5 s %d passed, want 5", passed)
+	}
+	// Another client is not limited by the first one's use.
+	if te.syn(7) != link.Tx {
+		t.Error("another client's SYN was limited")
+	}
+}

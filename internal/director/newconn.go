@@ -32,6 +32,11 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		w.pass(f, b, EventPassNoCreate)
 		return
 	}
+	if r := svc.Limits.SourceRate.Load(); r != 0 && !w.limiter.allow(svc.Limits, r, &p.Src, b.now) {
+		t.Unlock(h)
+		w.drop(f, b, ReasonRateLimit)
+		return
+	}
 	if w.dropper.Drop() {
 		// The drop_packet defense (kernel: ip_vs_todrop before
 		// scheduling).

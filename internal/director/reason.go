@@ -17,6 +17,7 @@ const (
 	ReasonUnsupported            // a packet of a service the engine cannot forward (e.g. GRE tunnel)
 	ReasonICMPErrorNoConn        // an embedded (ICMP) packet that matches no connection
 	ReasonDropPacket             // the drop_packet defense: one new-connection packet of every drop rate
+	ReasonRateLimit              // a client's packets beyond its service's source_rate
 	numReasons
 )
 
@@ -32,6 +33,7 @@ var reasonNames = [...]string{
 	ReasonUnsupported:     "unsupported",
 	ReasonICMPErrorNoConn: "icmp_no_conn",
 	ReasonDropPacket:      "drop_packet",
+	ReasonRateLimit:       "rate_limit",
 }
 
 func (r Reason) String() string {

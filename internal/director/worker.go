@@ -43,7 +43,8 @@ type Worker struct {
 	shared atomic.Bool
 	pend   statCache // this batch's traffic counts, not yet in the shared counters
 
-	traces traceRing // debug_level records
+	traces  traceRing     // debug_level records
+	limiter sourceLimiter // per-source packet rates of services that set one
 
 	dropper defense.Dropper // the drop_packet defense's count
 	defSeen *defense.State  // the defense state dropper was set from
@@ -307,6 +308,12 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 			return info, false
 		}
 		w.drop(f, b, ReasonNoDestConn)
+		return info, false
+	}
+	if r := d.SvcLimits.SourceRate.Load(); r != 0 && !w.limiter.allow(d.SvcLimits, r, &p.Src, b.now) {
+		// Over its service's source_rate: dropped before the state
+		// machine sees it.
+		w.drop(f, b, ReasonRateLimit)
 		return info, false
 	}
 	dir := state.Input

@@ -36,6 +36,9 @@ type ServiceConfig struct {
 	Flags   Flags
 	Timeout uint32 // persistence timeout in seconds (with FlagPersistent)
 	Netmask int    // persistence netmask as prefix length; 0 means /32 (IPv4) or /128 (IPv6)
+	// SourceRate limits the packets per second one client address may
+	// send to the service (vsd's own; 0 = none).
+	SourceRate uint32
 }
 
 // DestParams describes a destination of a service.
@@ -158,7 +161,7 @@ func (s *Set) AddService(c ServiceConfig) error {
 	k := c.Key
 	k.Addr = k.Addr.Unmap()
 	svc := &Service{Key: k, SchedName: c.Sched, Flags: c.Flags, Timeout: c.Timeout, Netmask: c.Netmask,
-		Sched: sch, Stats: new(Stats), V6: k.Addr.Is6(), VIP16: k.Addr.As16()}
+		Sched: sch, Stats: new(Stats), Limits: newLimits(c.SourceRate), V6: k.Addr.Is6(), VIP16: k.Addr.As16()}
 	sch.Update(nil)
 	s.index[indexKey(svc.Key)] = len(s.services)
 	s.services = append(s.services, svc)
@@ -190,6 +193,7 @@ func (s *Set) EditService(c ServiceConfig) error {
 		sch.Update(n.Dests)
 		n.Sched, n.SchedName = sch, c.Sched
 	}
+	n.Limits.SourceRate.Store(c.SourceRate)
 	s.services[i] = &n
 	s.snap = nil
 	return nil
@@ -308,7 +312,7 @@ func (s *Set) AddDest(k Key, p DestParams) error {
 		d = &Dest{Svc: svc.Key, Addr: p.Addr, Port: p.Port, Addr16: p.Addr.As16()}
 		d.ID = s.allocID(d)
 	}
-	d.SvcStats = svc.Stats
+	d.SvcStats, d.SvcLimits = svc.Stats, svc.Limits
 	d.cfg.Store(newConfig(&p, d.lastWeight()))
 	d.setFlag(destAvailable, true)
 	d.setFlag(destOverload, false)
@@ -462,7 +466,7 @@ func (s *Set) Snapshot() *Snapshot {
 
 // NewDest returns a destination outside any Set (for tests and tools).
 func NewDest(id DestID, addr netip.Addr, port uint16, cfg DestConfig) *Dest {
-	d := &Dest{ID: id, Addr: addr.Unmap(), Port: port, Addr16: addr.Unmap().As16(), SvcStats: new(Stats)}
+	d := &Dest{ID: id, Addr: addr.Unmap(), Port: port, Addr16: addr.Unmap().As16(), SvcStats: new(Stats), SvcLimits: newLimits(0)}
 	if cfg.Weight != 0 && cfg.LastWeight == 0 {
 		cfg.LastWeight = cfg.Weight
 	}

@@ -127,8 +127,9 @@ type Dest struct {
 	// Stats are the destination's traffic counters; SvcStats are those of
 	// its service (shared by every snapshot of the service), so the packet
 	// path counts both from the destination alone.
-	Stats    Stats
-	SvcStats *Stats
+	Stats     Stats
+	SvcStats  *Stats
+	SvcLimits *Limits // its service's limits (shared by every snapshot of the service)
 
 	trashedAt clock.Time // when it went to the trash (control side only)
 }
@@ -267,9 +268,29 @@ type Service struct {
 	Netmask   int    // persistence netmask as a prefix length (IPv4 0..32, IPv6 1..128)
 	Dests     []*Dest
 	Sched     Scheduler
-	Stats     *Stats // shared across snapshots
+	Stats     *Stats  // shared across snapshots
+	Limits    *Limits // shared across snapshots
 	V6        bool
 	VIP16     [16]byte
+}
+
+// Limits are a service's packet rate limits, changed in place (atomics) so
+// every snapshot and destination sees the current values.
+type Limits struct {
+	// SourceRate is how many packets per second one client address may
+	// send to the service (new connections and established ones alike);
+	// 0 = no limit.
+	SourceRate atomic.Uint32
+	// ID tells services apart in the per-worker rate tables.
+	ID uint64
+}
+
+var limitIDs atomic.Uint64
+
+func newLimits(rate uint32) *Limits {
+	l := &Limits{ID: limitIDs.Add(1)}
+	l.SourceRate.Store(rate)
+	return l
 }
 
 // Persistent reports whether the service has persistence.
