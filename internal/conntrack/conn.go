@@ -243,7 +243,7 @@ func (t *Table) releaseLocked(s *stripe, idx uint32, e *Entry, forced bool) {
 		s.templates--
 	} else {
 		s.conns--
-		if c := e.ctl; c != 0 {
+		if c := e.ctl; c != 0 && e.meta&metaSeq == 0 {
 			t.detach(c, forced)
 		}
 	}
@@ -298,7 +298,8 @@ func (t *Table) InsertLocked(h uint32, c *Conn, now clock.Time) (uint32, bool) {
 	s := t.stripeOf(h)
 	code := protoCode[c.Proto]
 	template := c.Flags&FlagTemplate != 0
-	if code == 0xff || (code == 0 && !template) || (template && c.Control != 0) || c.Dest > MaxDest {
+	if code == 0xff || (code == 0 && !template) || (template && c.Control != 0) || c.Dest > MaxDest ||
+		(c.SeqProxy && (template || c.Control != 0)) {
 		s.invalid++
 		return 0, false
 	}
@@ -345,6 +346,10 @@ func (t *Table) InsertLocked(h uint32, c *Conn, now clock.Time) (uint32, bool) {
 	} else {
 		meta |= uint16(c.State) << metaStateShift & metaStateMask
 		e.ctl = c.Control
+		if c.SeqProxy {
+			meta |= metaSeq
+			e.ctl = c.Seq
+		}
 		s.conns++
 	}
 	e.meta = meta

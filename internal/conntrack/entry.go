@@ -26,7 +26,8 @@ import (
 //	 16     4  dest     dest id (24 bits) | in_pkts<<24 (saturating)
 //	 20     4  expires  expiry in ticks (see Tick), wrap-safe
 //	 24     4  next     hash chain (or free list) link, 0 = end
-//	 28     4  ctl      conn: index of its template (0 = none)
+//	 28     4  ctl      conn: index of its template (0 = none), or with
+//	                    metaSeq the SYN proxy's sequence word
 //	                    template: n_control | doomed<<30 | assured<<31, atomic
 //
 // Measured reason for the split IPv6 form: a single 60-byte entry with 16-byte
@@ -148,12 +149,15 @@ const (
 	metaProtoShift        = 9
 	metaProtoMask  uint16 = 3 << metaProtoShift
 	metaStateShift        = 11
-	metaStateMask  uint16 = 0x1f << metaStateShift
+	metaStateMask  uint16 = 0xf << metaStateShift
+	// metaSeq marks a conn whose ctl word is a sequence-number word of
+	// the SYN proxy (Conn.SeqProxy), not a template index.
+	metaSeq uint16 = 1 << 15
 )
 
-// MaxState is the largest protocol state an entry can hold (5 bits; TCP
+// MaxState is the largest protocol state an entry can hold (4 bits; TCP
 // uses 0..10, SCTP 0..13).
-const MaxState = 31
+const MaxState = 15
 
 // TemplateAssured is the state a template reports once Assure was called
 // (the kernel's IP_VS_CTPL_S_ASSURED).
@@ -295,10 +299,31 @@ func (e *Entry) CountInPkt() {
 // Controller returns the index of the template that controls this conn,
 // 0 if none (always 0 for a template).
 func (e *Entry) Controller() uint32 {
-	if e.IsTemplate() {
+	if e.IsTemplate() || e.meta&metaSeq != 0 {
 		return 0
 	}
 	return e.ctl
+}
+
+// SeqProxied reports whether the conn was made by the SYN proxy
+// (Conn.SeqProxy): its ctl word holds Seq, and it has no template.
+func (e *Entry) SeqProxied() bool { return e.meta&metaSeq != 0 }
+
+// Seq returns the SYN proxy's sequence word of a SeqProxied conn (0 for
+// others): what it means is the director's business.
+func (e *Entry) Seq() uint32 {
+	if e.meta&metaSeq == 0 {
+		return 0
+	}
+	return e.ctl
+}
+
+// SetSeq replaces the sequence word of a SeqProxied conn; for other
+// entries it does nothing.
+func (e *Entry) SetSeq(v uint32) {
+	if e.meta&metaSeq != 0 {
+		e.ctl = v
+	}
 }
 
 // Controls returns how many conns this template controls (n_control); 0

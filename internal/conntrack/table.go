@@ -110,6 +110,12 @@ type Conn struct {
 	// (ControlLocked), which the conn takes over.
 	Control uint32
 
+	// SeqProxy marks a conn made by the SYN proxy: it has no template
+	// (Control must be 0), and its Seq word (what the director needs to
+	// translate sequence numbers) is kept in the template's place.
+	SeqProxy bool
+	Seq      uint32
+
 	// Read back only.
 	Controls uint32 // conns this template controls
 	InPkts   uint8  // input packets counted (saturating)
@@ -301,6 +307,8 @@ func (t *Table) ConnLocked(idx uint32, now clock.Time) Conn {
 		Dest:     e.Dest(),
 		Expires:  e.expiresAt(now),
 		Control:  e.Controller(),
+		SeqProxy: e.SeqProxied(),
+		Seq:      e.Seq(),
 		Controls: e.Controls(),
 		InPkts:   e.InPkts(),
 	}

@@ -20,8 +20,8 @@ const mhTabBits = 6
 // The kernel's fixed (not random) keys, so every director builds the same
 // table for the same destinations.
 var (
-	mhKey1 = sipKey{2654435761, 2654435761}
-	mhKey2 = sipKey{2654446892, 2654446892}
+	mhKey1 = sipKey{K0: 2654435761, K1: 2654435761}
+	mhKey2 = sipKey{K0: 2654446892, K1: 2654446892}
 )
 
 // mhTable is an immutable lookup table of M slots; nil = empty slot.
@@ -44,7 +44,7 @@ func (s *maglev) Name() string { return "mh" }
 
 // mhHash is the kernel's ip_vs_mh_hashkey.
 func mhHash(key sipKey, addr uint32, port uint16, offset uint32) uint32 {
-	return key.hash4(offset + uint32(port) + addr)
+	return key.Hash4(offset + uint32(port) + addr)
 }
 
 // destFold is foldAddr for a destination: the kernel folds it by the

@@ -48,7 +48,7 @@ var hsipHashVectors = [64]uint32{
 	0xf7a644ee, 0x0f1837f2, 0x4b6694e0, 0xb7bbb3a8,
 }
 
-var vectorKey = sipKey{0x0706050403020100, 0x0f0e0d0c0b0a0908}
+var vectorKey = sipKey{K0: 0x0706050403020100, K1: 0x0f0e0d0c0b0a0908}
 
 func TestSipHashVectors(t *testing.T) {
 	var msg [64]byte
@@ -56,15 +56,15 @@ func TestSipHashVectors(t *testing.T) {
 		msg[i] = byte(i)
 	}
 	for i := range 64 {
-		if got := vectorKey.sum(msg[:i], 2, 4); got != sipHash24Vectors[i] {
+		if got := vectorKey.Sum(msg[:i], 2, 4); got != sipHash24Vectors[i] {
 			t.Errorf("SipHash-2-4 len %d = %#016x, want %#016x", i, got, sipHash24Vectors[i])
 		}
-		if got := uint32(vectorKey.sum(msg[:i], 1, 3)); got != hsipHashVectors[i] {
+		if got := uint32(vectorKey.Sum(msg[:i], 1, 3)); got != hsipHashVectors[i] {
 			t.Errorf("SipHash-1-3 len %d = %#08x, want %#08x", i, got, hsipHashVectors[i])
 		}
 	}
 	// The 4-byte fast path against the vector for message 00 01 02 03.
-	if got := vectorKey.hash4(0x03020100); got != hsipHashVectors[4] {
+	if got := vectorKey.Hash4(0x03020100); got != hsipHashVectors[4] {
 		t.Errorf("hash4 = %#08x, want %#08x", got, hsipHashVectors[4])
 	}
 }
@@ -72,11 +72,11 @@ func TestSipHashVectors(t *testing.T) {
 func TestSipHash4MatchesGeneric(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for range 10000 {
-		k := sipKey{rng.Uint64(), rng.Uint64()}
+		k := sipKey{K0: rng.Uint64(), K1: rng.Uint64()}
 		v := rng.Uint32()
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], v)
-		if got, want := k.hash4(v), uint32(k.sum(b[:], 1, 3)); got != want {
+		if got, want := k.Hash4(v), uint32(k.Sum(b[:], 1, 3)); got != want {
 			t.Fatalf("key %x v %#x: hash4 %#x, generic %#x", k, v, got, want)
 		}
 	}
@@ -90,7 +90,7 @@ func referenceMaglev(ds []*service.Dest, m uint32) []*service.Dest {
 		a := d.Addr.As4()
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], binary.BigEndian.Uint32(a[:])+uint32(d.Port))
-		return uint32(k.sum(b[:], 1, 3))
+		return uint32(k.Sum(b[:], 1, 3))
 	}
 	g := new(big.Int)
 	maxW := int64(0)
@@ -316,7 +316,7 @@ func TestMHPortAndIPv6(t *testing.T) {
 	for port := uint16(1); port < 200; port++ {
 		r := &service.Request{V6: true, Proto: packet.ProtoUDP, Src: src.As16(), SrcPort: port}
 		got := s.Schedule(r)
-		if want := tab[mhKey1.hash4(uint32(port)+(0x20010db8^5))%MaglevTableSize]; got != want {
+		if want := tab[mhKey1.Hash4(uint32(port)+(0x20010db8^5))%MaglevTableSize]; got != want {
 			t.Fatalf("port %d: %s, want %s", port, destName(ds, got), destName(ds, want))
 		}
 		seen[got] = true
@@ -357,7 +357,7 @@ func mhFallbackReference(s *maglev, r *service.Request) *service.Dest {
 	h := func(v uint64) uint64 {
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(v))
-		return uint64(uint32(mhKey1.sum(b[:], 1, 3)))
+		return uint64(uint32(mhKey1.Sum(b[:], 1, 3)))
 	}
 	ihash := h(addr) % m
 	for k := range m {
