@@ -678,7 +678,6 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			fail()
 		}
 	}
-	synProxy := false
 	if v, has := f["syn_proxy"]; has {
 		on, ok := p.boolean(v.val, path+".syn_proxy")
 		switch {
@@ -695,7 +694,6 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			p.errorf(p.resolve(v.val), path+".syn_proxy", "needs a hash scheduler (sh, dh or mh), so the client's ACK reaches the server its SYN went to; %s is not one", cfg.Sched)
 			fail()
 		default:
-			synProxy = true
 			cfg.Flags |= service.FlagSynStateless
 		}
 	}
@@ -731,11 +729,6 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			ap := netip.AddrPortFrom(d.Addr, d.Port)
 			if l, dup := first[ap]; dup {
 				p.errorf(at, dpath, "%s is listed twice in this service (first at line %d)", ap, l)
-				fail()
-				continue
-			}
-			if synProxy && d.Method == service.Masq {
-				p.errorf(at, dpath+".method", "syn_proxy with NAT (SYN cookies) is not implemented yet; DR and TUN services get the stateless-until-ACK mode")
 				fail()
 				continue
 			}

@@ -164,6 +164,9 @@ func TestValueForms(t *testing.T) {
 		{"services:\n  - proto: tcp\n    vip: 10.0.0.1\n    port: 80\n    scheduler: mh\n    syn_proxy: true\n    real_servers:\n      - addr: 10.0.1.1\n        method: dr\n", func(c *Config) bool {
 			return c.Services[0].Config.Flags&service.FlagSynStateless != 0
 		}},
+		{"services:\n  - proto: tcp\n    vip: 10.0.0.1\n    port: 80\n    scheduler: sh\n    syn_proxy: true\n    real_servers:\n      - addr: 10.0.1.1\n        method: nat\n", func(c *Config) bool {
+			return c.Services[0].Config.Flags&service.FlagSynStateless != 0 && len(c.Services[0].Dests) == 1
+		}},
 		{"services:\n  - proto: udp\n    vip: 10.0.0.1\n    port: 53\n    source_rate: 500\n", func(c *Config) bool {
 			return c.Services[0].Config.SourceRate == 500
 		}},

@@ -96,6 +96,8 @@ type Engine struct {
 	mu      sync.Mutex // guards workers
 	workers []*Worker
 
+	proxy *synProxy // the SYN proxy's cookie key and held segments (syn_proxy NAT services)
+
 	// Maintenance state, used only by the goroutine that calls Maintain.
 	sweepRover int
 	lastGC     clock.Time
@@ -136,6 +138,9 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("director: connection table: %w", err)
 	}
 	e.table = t
+	if e.proxy, err = newSynProxy(); err != nil {
+		return nil, fmt.Errorf("director: syn proxy: %w", err)
+	}
 	e.hostAvail = cfg.HostAvailablePages
 	to := state.DefaultTimeouts()
 	e.timeouts.Store(&to)

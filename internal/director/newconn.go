@@ -37,6 +37,12 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		w.drop(f, b, ReasonRateLimit)
 		return
 	}
+	if synStateless && w.synProxyNewLocked(f, b, h, svc) {
+		// NAT: answered with a SYN cookie, or joined by its valid ACK;
+		// neither costs the drop_packet defense a count (a cookie
+		// keeps no memory).
+		return
+	}
 	if w.dropper.Drop() {
 		// The drop_packet defense (kernel: ip_vs_todrop before
 		// scheduling).

@@ -18,6 +18,7 @@ const (
 	ReasonICMPErrorNoConn        // an embedded (ICMP) packet that matches no connection
 	ReasonDropPacket             // the drop_packet defense: one new-connection packet of every drop rate
 	ReasonRateLimit              // a client's packets beyond its service's source_rate
+	ReasonBadCookie              // syn_proxy (NAT): an ACK without a connection that acknowledges no cookie of ours
 	numReasons
 )
 
@@ -34,6 +35,7 @@ var reasonNames = [...]string{
 	ReasonICMPErrorNoConn: "icmp_no_conn",
 	ReasonDropPacket:      "drop_packet",
 	ReasonRateLimit:       "rate_limit",
+	ReasonBadCookie:       "bad_cookie",
 }
 
 func (r Reason) String() string {
@@ -68,6 +70,10 @@ const (
 	EventReply                        // a NAT reply was translated back to the VIP
 	EventOverloadForward              // table full: a new connection forwarded by hash, without an entry (overload mode)
 	EventSynStateless                 // a SYN of a syn_proxy DR/TUN service forwarded without an entry
+	EventSynCookie                    // syn_proxy (NAT): a SYN answered with a SYN cookie, nothing kept
+	EventSynProxyConn                 // syn_proxy (NAT): a client's ACK carried a valid cookie; entry made, SYN sent to the real server
+	EventSynProxyOpen                 // syn_proxy (NAT): the real server's SYN+ACK came; the two halves are joined
+	EventSynProxyResyn                // syn_proxy (NAT): a client packet while the real server had not answered, sent as the SYN again
 	numEvents
 )
 
@@ -83,6 +89,10 @@ var eventNames = [...]string{
 	EventReply:           "nat_reply",
 	EventSynStateless:    "syn_stateless",
 	EventOverloadForward: "overload_forward",
+	EventSynCookie:       "syn_cookie",
+	EventSynProxyConn:    "syn_proxy_conn",
+	EventSynProxyOpen:    "syn_proxy_open",
+	EventSynProxyResyn:   "syn_proxy_resyn",
 }
 
 func (e Event) String() string {

@@ -11,6 +11,7 @@ import (
 	"github.com/vsd/vsd/internal/packet"
 	"github.com/vsd/vsd/internal/service"
 	"github.com/vsd/vsd/internal/state"
+	"github.com/vsd/vsd/internal/synproxy"
 )
 
 // Worker processes batches of frames. One per receive queue; not safe for
@@ -138,9 +139,11 @@ func (w *Worker) event(ev Event) { inc(&w.cnt.events[ev], 1) }
 // fwdInfo is what the packet path copies out of a connection entry before
 // releasing the bucket lock.
 type fwdInfo struct {
-	method service.Method
-	dest   *service.Dest
-	dport  uint16
+	method   service.Method
+	dest     *service.Dest
+	dport    uint16
+	ackShift uint32 // syn_proxy: added to a client segment's acknowledgement number
+	ready    bool   // syn_proxy: the frame is already the packet to send; it needs only its next hop
 }
 
 // chunk is how many frames are decoded and prefetched together.
@@ -242,9 +245,14 @@ func (w *Worker) frame(f *link.Frame, b *batch, res packet.Result, h uint32) {
 	t := w.e.table
 	t.Lock(h)
 	if idx := t.LookupPacketLocked(h, p, b.now); idx != 0 {
-		if info, ok := w.inboundLocked(f, b, h, idx); ok {
+		info, ok := w.inboundLocked(f, b, h, idx)
+		if ok || info.ready {
 			t.Unlock(h)
 			w.countIn(info.dest)
+			if info.ready {
+				w.toNextHop(f, b, &info.dest.Addr16)
+				return
+			}
 			w.transmit(f, b, &info)
 			return
 		}
@@ -281,6 +289,13 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 		// guess, drop.
 		w.drop(f, b, ReasonNoDestConn)
 		return info, false
+	}
+	if en.SeqProxied() {
+		if !d.Available() {
+			w.drop(f, b, ReasonNoDestConn)
+			return info, false
+		}
+		return w.proxiedInLocked(f, b, h, idx, en, d)
 	}
 	if state.NewConnPacket(p.Proto, p.TCPFlags, p.SCTPChunk) && !p.Flags.Has(packet.FlagNonFirstFrag) {
 		resched := false
@@ -475,6 +490,13 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 	}
 	en := t.At(idx)
 	d := w.dest(b, en)
+	var seqShift uint32
+	if en.SeqProxied() {
+		var done bool
+		if seqShift, done = w.proxiedReplyLocked(f, b, h, idx, en, d); done {
+			return
+		}
+	}
 	if d != nil && d.Available() {
 		w.countOut(d)
 	}
@@ -495,6 +517,9 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 	if !forward.DecTTL(f.Bytes(), p) {
 		w.timeExceeded(f, b)
 		return
+	}
+	if seqShift != 0 {
+		synproxy.ShiftSeq(f.Bytes(), p, seqShift)
 	}
 	forward.NATOut(f.Bytes(), p, vaddr, vport)
 	w.toNextHop(f, b, &p.Dst)
