@@ -19,6 +19,7 @@ const (
 	ReasonDropPacket             // the drop_packet defense: one new-connection packet of every drop rate
 	ReasonRateLimit              // a client's packets beyond its service's source_rate
 	ReasonBadCookie              // syn_proxy (NAT): an ACK without a connection that acknowledges no cookie of ours
+	ReasonSynProxyPending        // syn_proxy (NAT): a real server's packet other than its SYN+ACK while the proxy waits for that
 	numReasons
 )
 
@@ -36,6 +37,7 @@ var reasonNames = [...]string{
 	ReasonDropPacket:      "drop_packet",
 	ReasonRateLimit:       "rate_limit",
 	ReasonBadCookie:       "bad_cookie",
+	ReasonSynProxyPending: "syn_proxy_pending",
 }
 
 func (r Reason) String() string {

@@ -263,13 +263,15 @@ func (w *Worker) proxiedReplyLocked(f *link.Frame, b *batch, h, idx uint32, en *
 	}
 	rsAddr := p.Src
 	if !synAck {
-		// While pending only a SYN+ACK makes sense; a reset or anything
-		// else ends the attempt (the client's next packet starts anew
-		// from its cookie).
-		w.e.proxy.forget(idx, en.Seq())
-		t.DeleteLocked(h, idx)
+		// While pending only the SYN+ACK counts. Anything else is most
+		// likely a late packet of an older connection on the same ports
+		// (the client reused them: the director replaced that entry with
+		// this one), or a TIME_WAIT server's ACK: it must not end this
+		// attempt. A server that refuses for good leaves the entry to its
+		// SYN_RECV timeout; the client's retransmissions meanwhile resend
+		// the SYN.
 		t.Unlock(h)
-		w.drop(f, b, ReasonNoDestConn)
+		w.drop(f, b, ReasonSynProxyPending)
 		return 0, true
 	}
 	if d != nil && d.Available() {

@@ -230,3 +230,29 @@ func floodSource(v6 bool, i int) netip.Addr {
 	}
 	return netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
 }
+
+// A late packet of an older connection on the same ports (or a TIME_WAIT
+// server's ACK) while the proxy waits for the SYN+ACK is dropped and
+// counted, and the attempt survives it.
+func TestSynProxyPendingIgnoresStrays(t *testing.T) {
+	te := newTestEngine(t, 10)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	te.addService(service.ServiceConfig{Key: k, Sched: "sh", Flags: service.FlagSynStateless})
+	rip := families[0].rip(1)
+	te.addDest(k, 1, service.DestParams{Addr: rip, Port: 80, Weight: 1, Method: service.Masq})
+	client, virt, real := ap(cip4, 50000), ap(vip4, 80), ap(rip, 80)
+	l, _, _, _ := tcpOf(t, te.send(tcpSeg(clientMAC, dirMAC, client, virt, packet.TCPSyn, 77, 0, "", nil)))
+	te.send(tcpSeg(clientMAC, dirMAC, client, virt, packet.TCPAck, 78, l.Seq+1, "", nil))
+	for _, fl := range []packet.TCPFlags{packet.TCPAck, packet.TCPAck | packet.TCPFin, packet.TCPRst | packet.TCPAck} {
+		if a := te.send(tcpSeg(rsMAC(1), dirMAC, real, client, fl, 123, 456, "", nil)).Action; a != link.Drop {
+			t.Fatalf("stray %v while pending: %v", fl, a)
+		}
+	}
+	if got := te.e.Counters().Drops[ReasonSynProxyPending]; got != 3 {
+		t.Errorf("syn_proxy_pending %d, want 3", got)
+	}
+	out := te.send(tcpSeg(rsMAC(1), dirMAC, real, client, packet.TCPSyn|packet.TCPAck, 5000, 78, "", nil))
+	if m, _, _, _ := tcpOf(t, out); out.Action != link.Tx || !m.ACK || m.SYN || m.Ack != 5001 {
+		t.Fatalf("join after strays: %v", out.Action)
+	}
+}

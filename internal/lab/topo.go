@@ -96,6 +96,12 @@ type TopoOptions struct {
 	// ExtraConfig is YAML appended to vsd's configuration file (top-level
 	// keys such as table: or tunables:).
 	ExtraConfig string
+	// SynProxy turns syn_proxy on for the NAT services (it needs a hash
+	// Scheduler).
+	SynProxy bool
+	// ExtraServices is YAML appended to the services list (items
+	// starting "  - ").
+	ExtraServices string
 }
 
 // Topo is a built lab: namespaces, links, real servers and a running vsd.
@@ -458,8 +464,11 @@ func (t *Topo) Config() string {
 	fmt.Fprintf(&b, "datapath: %s\ncontrol:\n  socket: %s\nservices:\n", t.o.Datapath, t.Socket)
 	for _, m := range t.o.Methods {
 		for _, v6 := range []bool{false, true} {
-			fmt.Fprintf(&b, "  - proto: tcp\n    vip: %s\n    port: %d\n    scheduler: %s\n    real_servers:\n",
-				VIP(m, v6), t.o.Port, t.o.Scheduler)
+			fmt.Fprintf(&b, "  - proto: tcp\n    vip: %s\n    port: %d\n    scheduler: %s\n", VIP(m, v6), t.o.Port, t.o.Scheduler)
+			if t.o.SynProxy && m == NAT {
+				b.WriteString("    syn_proxy: true\n")
+			}
+			b.WriteString("    real_servers:\n")
 			for i := range t.Servers {
 				p := back4
 				if v6 {
@@ -472,6 +481,7 @@ func (t *Topo) Config() string {
 			}
 		}
 	}
+	b.WriteString(t.o.ExtraServices)
 	b.WriteString(t.o.ExtraConfig)
 	return b.String()
 }
