@@ -142,7 +142,7 @@ var (
 	tunableKeys = tunableNames()
 	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
-		"sched_flags", "syn_proxy", "source_rate", "real_servers"}
+		"sched_flags", "syn_proxy", "source_rate", "conn_rate", "real_servers"}
 	destKeys = []string{"addr", "port", "weight", "method", "tunnel", "tunnel_port", "tunnel_csum",
 		"upper_threshold", "lower_threshold"}
 
@@ -695,6 +695,13 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			fail()
 		default:
 			cfg.Flags |= service.FlagSynStateless
+		}
+	}
+	if v, has := f["conn_rate"]; has {
+		if r, ok := p.number(v.val, path+".conn_rate", 0, 1<<31-1, "packets per second per connection (0 = no limit)"); ok {
+			cfg.ConnRate = uint32(r)
+		} else {
+			fail()
 		}
 	}
 	if v, has := f["source_rate"]; has {

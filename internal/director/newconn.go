@@ -32,6 +32,11 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		w.pass(f, b, EventPassNoCreate)
 		return
 	}
+	if r := svc.Limits.ConnRate.Load(); r != 0 && !w.connLim.allowConn(svc.Limits, r, &p.Src, p.SrcPort, b.now) {
+		t.Unlock(h)
+		w.drop(f, b, ReasonRateLimit)
+		return
+	}
 	if r := svc.Limits.SourceRate.Load(); r != 0 && !w.limiter.allow(svc.Limits, r, &p.Src, b.now) {
 		t.Unlock(h)
 		w.drop(f, b, ReasonRateLimit)

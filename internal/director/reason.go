@@ -17,7 +17,7 @@ const (
 	ReasonUnsupported            // a packet of a service the engine cannot forward (e.g. GRE tunnel)
 	ReasonICMPErrorNoConn        // an embedded (ICMP) packet that matches no connection
 	ReasonDropPacket             // the drop_packet defense: one new-connection packet of every drop rate
-	ReasonRateLimit              // a client's packets beyond its service's source_rate
+	ReasonRateLimit              // a client's packets beyond its service's source_rate or conn_rate
 	ReasonBadCookie              // syn_proxy (NAT): an ACK without a connection that acknowledges no cookie of ours
 	ReasonSynProxyPending        // syn_proxy (NAT): a real server's packet other than its SYN+ACK while the proxy waits for that
 	numReasons

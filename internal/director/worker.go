@@ -46,6 +46,7 @@ type Worker struct {
 
 	traces  traceRing     // debug_level records
 	limiter sourceLimiter // per-source packet rates of services that set one
+	connLim sourceLimiter // per-connection packet rates of services that set one
 
 	dropper defense.Dropper // the drop_packet defense's count
 	defSeen *defense.State  // the defense state dropper was set from
@@ -323,6 +324,11 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 			return info, false
 		}
 		w.drop(f, b, ReasonNoDestConn)
+		return info, false
+	}
+	if r := d.SvcLimits.ConnRate.Load(); r != 0 && !w.connLim.allowConn(d.SvcLimits, r, &p.Src, p.SrcPort, b.now) {
+		// Over its service's conn_rate.
+		w.drop(f, b, ReasonRateLimit)
 		return info, false
 	}
 	if r := d.SvcLimits.SourceRate.Load(); r != 0 && !w.limiter.allow(d.SvcLimits, r, &p.Src, b.now) {
