@@ -518,7 +518,8 @@ func TestICMPRefused(t *testing.T) {
 				verdict{action: link.Pass, event: EventICMPUnrelated})
 			ping := packet.AppendFrame(nil, &packet.Frame{
 				Ethernet: packet.EthernetFields{Src: dirMAC, Dst: clientMAC},
-				IPv4:     v4Fields(fam, fam.vip, fam.cip), IPv6: v6Fields(fam, fam.vip, fam.cip),
+				IPv4:     v4Fields(fam, fam.vip, fam.cip),
+				IPv6:     v6Fields(fam, fam.vip, fam.cip),
 				ICMP:     &packet.ICMPFields{Type: echoType(fam), Rest: 0x10001},
 				Payload:  []byte("ping"),
 			})
@@ -526,7 +527,8 @@ func TestICMPRefused(t *testing.T) {
 				verdict{action: link.Pass, event: EventICMPUnrelated})
 			echo := packet.AppendFrame(nil, &packet.Frame{
 				Ethernet: packet.EthernetFields{Src: clientMAC, Dst: dirMAC},
-				IPv4:     v4Fields(fam, fam.cip, fam.vip), IPv6: v6Fields(fam, fam.cip, fam.vip),
+				IPv4:     v4Fields(fam, fam.cip, fam.vip),
+				IPv6:     v6Fields(fam, fam.cip, fam.vip),
 				ICMP:     &packet.ICMPFields{Type: echoType(fam), Rest: 0x10001},
 				Payload:  []byte("ping"),
 			})
