@@ -20,6 +20,10 @@ const (
 	ReasonRateLimit              // a client's packets beyond its service's source_rate or conn_rate
 	ReasonBadCookie              // syn_proxy (NAT): an ACK without a connection that acknowledges no cookie of ours
 	ReasonSynProxyPending        // syn_proxy (NAT): a real server's packet other than its SYN+ACK while the proxy waits for that
+	ReasonICMPBadChecksum        // an ICMP error of a connection with a wrong ICMP checksum
+	ReasonICMPTruncated          // a related ICMP error whose quoted packet is unreadable or cut before its ports
+	ReasonTooBig                 // too big for the egress MTU and no ICMP error may be sent about it
+	ReasonICMPRateLimit          // an ICMP error the director would send, over icmp_ratelimit (the packet it answers is dropped)
 	numReasons
 )
 
@@ -38,6 +42,10 @@ var reasonNames = [...]string{
 	ReasonRateLimit:       "rate_limit",
 	ReasonBadCookie:       "bad_cookie",
 	ReasonSynProxyPending: "syn_proxy_pending",
+	ReasonICMPBadChecksum: "icmp_bad_checksum",
+	ReasonICMPTruncated:   "icmp_truncated",
+	ReasonTooBig:          "too_big",
+	ReasonICMPRateLimit:   "icmp_ratelimit",
 }
 
 func (r Reason) String() string {
@@ -76,6 +84,12 @@ const (
 	EventSynProxyConn                 // syn_proxy (NAT): a client's ACK carried a valid cookie; entry made, SYN sent to the real server
 	EventSynProxyOpen                 // syn_proxy (NAT): the real server's SYN+ACK came; the two halves are joined
 	EventSynProxyResyn                // syn_proxy (NAT): a client packet while the real server had not answered, sent as the SYN again
+	EventICMPForward                  // a client's ICMP error forwarded to its connection's real server
+	EventICMPReply                    // a NAT real server's ICMP error translated back to the VIP
+	EventICMPOutPass                  // a DR/TUN/local real server's ICMP error of a connection: counted, passed to the host
+	EventICMPNoForward                // an ICMP error of a connection passed to the host because of no_icmp_forward
+	EventICMPUnrelated                // an ICMP error about no connection (or no ports): passed to the host
+	EventFragNeededICMP               // too big for the egress MTU: ICMP fragmentation needed / packet too big sent
 	numEvents
 )
 
@@ -95,6 +109,12 @@ var eventNames = [...]string{
 	EventSynProxyConn:    "syn_proxy_conn",
 	EventSynProxyOpen:    "syn_proxy_open",
 	EventSynProxyResyn:   "syn_proxy_resyn",
+	EventICMPForward:     "icmp_forward",
+	EventICMPReply:       "icmp_nat_reply",
+	EventICMPOutPass:     "icmp_out_pass",
+	EventICMPNoForward:   "icmp_not_forwarded",
+	EventICMPUnrelated:   "icmp_unrelated",
+	EventFragNeededICMP:  "frag_needed_icmp",
 }
 
 func (e Event) String() string {

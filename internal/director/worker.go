@@ -50,6 +50,8 @@ type Worker struct {
 
 	dropper defense.Dropper // the drop_packet defense's count
 	defSeen *defense.State  // the defense state dropper was set from
+
+	ic icmpState // ICMP errors: quoted-packet scratch, generated-error rate
 }
 
 // NewWorker returns a new worker of the engine.
@@ -232,8 +234,11 @@ func (w *Worker) frame(f *link.Frame, b *batch, res packet.Result, h uint32) {
 	}
 	switch p.Proto {
 	case packet.ProtoTCP, packet.ProtoUDP, packet.ProtoSCTP:
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		w.handleICMP(f, b) // icmp.go
+		return
 	default:
-		// ICMP errors, other protocols: the host's business for now.
+		// Other protocols: the host's business.
 		w.pass(f, b, EventPassNoService)
 		return
 	}
@@ -522,6 +527,11 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 	// time exceeded goes back to the real server about its own packet.
 	if !forward.DecTTL(f.Bytes(), p) {
 		w.timeExceeded(f, b)
+		return
+	}
+	// Too big for the client's side: the error goes to the real server
+	// from the director's own address, about its packet as sent.
+	if !w.fitsTowards(f, b, &p.Dst, w.portAddr(f.Port)) {
 		return
 	}
 	if seqShift != 0 {
