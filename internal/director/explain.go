@@ -372,6 +372,15 @@ func (x *explainer) newConn(svc *service.Service) Explanation {
 			x.note("syn_stateless: the SYN is forwarded without an entry; the client's ACK makes it")
 			slots = 0
 		}
+		if synStateless && d.Config().Method == service.Masq {
+			switch p.TCPFlags & (packet.TCPSyn | packet.TCPAck | packet.TCPRst | packet.TCPFin) {
+			case packet.TCPSyn:
+				x.note("syn_proxy: the director answers this SYN itself with a SYN cookie and keeps nothing; the client's ACK makes the entry and the SYN to this server")
+				slots = 0
+			case packet.TCPAck:
+				x.note("syn_proxy: this ACK makes the entry only if it acknowledges a SYN cookie of the director's (else it is dropped as bad_cookie)")
+			}
+		}
 	}
 	if svc.Flags&service.FlagOnePacket != 0 && p.Proto == packet.ProtoUDP {
 		x.note("one-packet scheduling: forwarded without an entry; the next datagram is scheduled anew")
