@@ -106,10 +106,19 @@ func BenchmarkCopyOnly(b *testing.B) {
 // BenchmarkNewConn: every packet is a SYN of a new flow (miss, schedule
 // with wlc, insert, state, NAT). The table is sized for the run; entries
 // stay (SYN_RECV, 60 s of virtual time).
-func BenchmarkNewConn(b *testing.B) {
+func BenchmarkNewConn(b *testing.B) { benchNewConn(b, "wlc", 0) }
+
+// BenchmarkSynCookie is BenchmarkNewConn against a syn_proxy NAT service:
+// each SYN is answered with a cookie instead of making an entry (its
+// scheduler is sh, which syn_proxy needs; BenchmarkNewConnSH is the same
+// service without syn_proxy, for the comparison).
+func BenchmarkSynCookie(b *testing.B) { benchNewConn(b, "sh", service.FlagSynStateless) }
+func BenchmarkNewConnSH(b *testing.B) { benchNewConn(b, "sh", 0) }
+
+func benchNewConn(b *testing.B, sched string, flags service.Flags) {
 	te := newTestEngine(b, 22)
 	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
-	te.addService(service.ServiceConfig{Key: k, Sched: "wlc"})
+	te.addService(service.ServiceConfig{Key: k, Sched: sched, Flags: flags})
 	for i := 1; i <= 3; i++ {
 		te.addDest(k, i, service.DestParams{Addr: families[0].rip(i), Port: 8080, Weight: 1, Method: service.Masq})
 	}
