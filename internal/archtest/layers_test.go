@@ -33,6 +33,7 @@ var layerTable = map[string]int{
 
 	"internal/conntrack": 2,
 	"internal/forward":   2,
+	"internal/frag":      2, // fragment tracker: first-fragment decisions, early fragments held
 
 	"internal/director": 3,
 

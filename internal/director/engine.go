@@ -14,6 +14,7 @@ import (
 
 	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/conntrack"
+	"github.com/vsd/vsd/internal/frag"
 	"github.com/vsd/vsd/internal/service"
 	"github.com/vsd/vsd/internal/state"
 )
@@ -23,6 +24,7 @@ type Port struct {
 	MAC   [6]byte
 	Addr4 netip.Addr // the director's own IPv4 address on this port (tunnel source, ICMP source)
 	Addr6 netip.Addr // the director's own IPv6 address on this port
+	MTU   int        // the port's IP MTU; 0 = unknown (no fragmentation on output)
 }
 
 // Neighbors resolves the next hop towards an address: the MAC address to
@@ -66,6 +68,8 @@ type Config struct {
 	// tunable the defenses count the smaller of it and the budget's
 	// headroom as available.
 	HostAvailablePages func() (int64, error)
+	// Fragments sizes the fragment tracker (zero: frag's defaults).
+	Fragments frag.Config
 }
 
 // Engine is the shared part of the director: configuration snapshot,
@@ -76,6 +80,7 @@ type Engine struct {
 	port6     [][16]byte
 	neighbors Neighbors
 	table     *conntrack.Table
+	frags     *frag.Tracker // first-fragment decisions, early fragments (frag.go)
 
 	snap     atomic.Pointer[service.Snapshot]
 	timeouts atomic.Pointer[state.Timeouts]
@@ -136,6 +141,9 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("director: connection table: %w", err)
 	}
 	e.table = t
+	if err := e.newFrags(cfg.Fragments); err != nil {
+		return nil, fmt.Errorf("director: fragment tracker: %w", err)
+	}
 	e.hostAvail = cfg.HostAvailablePages
 	to := state.DefaultTimeouts()
 	e.timeouts.Store(&to)
@@ -239,6 +247,7 @@ func (e *Engine) Table() *conntrack.Table { return e.table }
 // Every 60 s it also lets lblc/lblcr age their caches.
 func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
 	freed := 0
+	e.maintainFrags(now)
 	if now.Sub(e.lastDefend) >= defenseInterval {
 		e.lastDefend = now
 		e.defMu.Lock()
@@ -348,6 +357,7 @@ type Counters struct {
 	DropEntries            uint64 // entries deleted by drop_entry passes
 	Drops                  [numReasons]uint64
 	Events                 [numEvents]uint64
+	Frag                   frag.Stats // the fragment tracker (its timeouts are also in Drops)
 }
 
 // Counters sums the counters of every worker. Safe to call while workers run.
@@ -359,5 +369,6 @@ func (e *Engine) Counters() Counters {
 		w.cnt.addTo(&c)
 	}
 	c.DropEntries = e.dropEntries.Load()
+	e.addFragCounters(&c)
 	return c
 }

@@ -18,6 +18,10 @@ const (
 	ReasonICMPErrorNoConn        // an embedded (ICMP) packet that matches no connection
 	ReasonDropPacket             // the drop_packet defense: one new-connection packet of every drop rate
 	ReasonRateLimit              // a client's packets beyond its service's source_rate
+	ReasonFragTimeout            // a held non-first fragment whose first fragment did not come in time
+	ReasonFragFull               // a non-first fragment with no first fragment seen that could not be held (pool full)
+	ReasonFragDropped            // a non-first fragment whose first fragment was dropped or answered
+	ReasonFragOutbox             // an extra frame (released or made by fragmenting) did not fit the worker's outbox
 	numReasons
 )
 
@@ -34,6 +38,10 @@ var reasonNames = [...]string{
 	ReasonICMPErrorNoConn: "icmp_no_conn",
 	ReasonDropPacket:      "drop_packet",
 	ReasonRateLimit:       "rate_limit",
+	ReasonFragTimeout:     "frag_timeout",
+	ReasonFragFull:        "frag_full",
+	ReasonFragDropped:     "frag_first_dropped",
+	ReasonFragOutbox:      "frag_outbox",
 }
 
 func (r Reason) String() string {
@@ -68,6 +76,9 @@ const (
 	EventReply                        // a NAT reply was translated back to the VIP
 	EventOverloadForward              // table full: a new connection forwarded by hash, without an entry (overload mode)
 	EventSynStateless                 // a SYN of a syn_proxy DR/TUN service forwarded without an entry
+	EventFragHeld                     // a non-first fragment before its first: copied into the fragment tracker
+	EventFragReleased                 // a held fragment released (into the outbox) when its first fragment came
+	EventFragOut                      // an extra fragment made because a packet was longer than the egress MTU
 	numEvents
 )
 
@@ -83,6 +94,9 @@ var eventNames = [...]string{
 	EventReply:           "nat_reply",
 	EventSynStateless:    "syn_stateless",
 	EventOverloadForward: "overload_forward",
+	EventFragHeld:        "frag_held",
+	EventFragReleased:    "frag_released",
+	EventFragOut:         "frag_out",
 }
 
 func (e Event) String() string {
