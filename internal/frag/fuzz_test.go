@@ -30,7 +30,7 @@ func FuzzTracker(f *testing.F) {
 			exp  clock.Time
 		}
 		decided := map[uint32]clock.Time{} // model: id → decision expiry
-		var pool []held                   // model: live held fragments in arrival order
+		var pool []held                    // model: live held fragments in arrival order
 		now := clock.Seconds(1)
 		var nonFirst, outcomes [4]uint64
 		sink := &bufSink{room: 1 << 30}
