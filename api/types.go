@@ -315,6 +315,7 @@ type Status struct {
 	Ports       []PortStatus      `json:"ports,omitempty"`
 	Link        *LinkStatus       `json:"link,omitempty"`
 	Defense     DefenseStatus     `json:"defense"`
+	Fragments   map[string]uint64 `json:"fragments,omitempty"` // the fragment tracker's counters (tracked, matched, held, …)
 }
 
 // DefenseStatus are the flood defenses as the last once-a-second update

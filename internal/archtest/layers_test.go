@@ -21,6 +21,7 @@ const (
 // message about it says so.
 var layerTable = map[string]int{
 	"internal/clock":    0,
+	"internal/siphash":  0, // keyed hash (Maglev, SYN cookies)
 	"internal/packet":   0,
 	"internal/link":     0,
 	"internal/roottest": 0, // tests only: the skip-or-fail rule for privileged tests
@@ -33,6 +34,8 @@ var layerTable = map[string]int{
 
 	"internal/conntrack": 2,
 	"internal/forward":   2,
+	"internal/frag":      2, // fragment tracker: first-fragment decisions, early fragments held
+	"internal/synproxy":  2, // SYN cookies and the SYN proxy's packet rewrites
 
 	"internal/director": 3,
 

@@ -100,6 +100,10 @@ func (d *Daemon) Status() api.Status {
 			s.Events[e.String()] = c.Events[e]
 		}
 	}
+	s.Fragments = map[string]uint64{}
+	for _, fc := range c.FragCounters() {
+		s.Fragments[fc.Name] = fc.Value
+	}
 	if d.dp != nil {
 		s.Datapath = d.dp.describe()
 		s.Ports = make([]api.PortStatus, len(d.ports))

@@ -105,5 +105,14 @@ func (d *Daemon) workerLoop(q link.Queue, w *director.Worker, cpu int) {
 		if err := q.Write(batch); err != nil {
 			d.log.Printf("worker: write: %v", err)
 		}
+		// Extra frames: held fragments released, fragments made for the MTU.
+		for i, out := 0, w.Outbox(); i < len(out); i++ {
+			if f := &out[i]; f.Action == link.Tx {
+				if err := q.Send(int(f.Port), f.Bytes()); err != nil {
+					d.log.Printf("worker: send fragment: %v", err)
+					break
+				}
+			}
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vsd/vsd/internal/clock"
 	"github.com/vsd/vsd/internal/conntrack"
+	"github.com/vsd/vsd/internal/frag"
 	"github.com/vsd/vsd/internal/service"
 	"github.com/vsd/vsd/internal/state"
 )
@@ -73,6 +74,8 @@ type Config struct {
 	// tunable the defenses count the smaller of it and the budget's
 	// headroom as available.
 	HostAvailablePages func() (int64, error)
+	// Fragments sizes the fragment tracker (zero: frag's defaults).
+	Fragments frag.Config
 }
 
 // Engine is the shared part of the director: configuration snapshot,
@@ -84,6 +87,7 @@ type Engine struct {
 	port6     [][16]byte
 	neighbors Neighbors
 	table     *conntrack.Table
+	frags     *frag.Tracker // first-fragment decisions, early fragments (frag.go)
 
 	snap     atomic.Pointer[service.Snapshot]
 	timeouts atomic.Pointer[state.Timeouts]
@@ -153,6 +157,9 @@ func New(cfg Config) (*Engine, error) {
 	e.table = t
 	if e.proxy, err = newSynProxy(); err != nil {
 		return nil, fmt.Errorf("director: syn proxy: %w", err)
+	}
+	if err := e.newFrags(cfg.Fragments); err != nil {
+		return nil, fmt.Errorf("director: fragment tracker: %w", err)
 	}
 	e.hostAvail = cfg.HostAvailablePages
 	to := state.DefaultTimeouts()
@@ -257,6 +264,7 @@ func (e *Engine) Table() *conntrack.Table { return e.table }
 // Every 60 s it also lets lblc/lblcr age their caches.
 func (e *Engine) Maintain(now clock.Time, elapsed time.Duration) int {
 	freed := 0
+	e.maintainFrags(now)
 	if now.Sub(e.lastDefend) >= defenseInterval {
 		e.lastDefend = now
 		e.defMu.Lock()
@@ -366,6 +374,7 @@ type Counters struct {
 	DropEntries            uint64 // entries deleted by drop_entry passes
 	Drops                  [numReasons]uint64
 	Events                 [numEvents]uint64
+	Frag                   frag.Stats // the fragment tracker (its timeouts are also in Drops)
 }
 
 // Counters sums the counters of every worker. Safe to call while workers run.
@@ -377,5 +386,6 @@ func (e *Engine) Counters() Counters {
 		w.cnt.addTo(&c)
 	}
 	c.DropEntries = e.dropEntries.Load()
+	e.addFragCounters(&c)
 	return c
 }

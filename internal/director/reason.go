@@ -24,6 +24,10 @@ const (
 	ReasonICMPTruncated          // a related ICMP error whose quoted packet is unreadable or cut before its ports
 	ReasonTooBig                 // too big for the egress MTU and no ICMP error may be sent about it
 	ReasonICMPRateLimit          // an ICMP error the director would send, over icmp_ratelimit (the packet it answers is dropped)
+	ReasonFragTimeout            // a held non-first fragment whose first fragment did not come in time
+	ReasonFragFull               // a non-first fragment with no first fragment seen that could not be held (pool full)
+	ReasonFragDropped            // a non-first fragment whose first fragment was dropped or answered
+	ReasonFragOutbox             // an extra frame (released or made by fragmenting) did not fit the worker's outbox
 	numReasons
 )
 
@@ -46,6 +50,10 @@ var reasonNames = [...]string{
 	ReasonICMPTruncated:   "icmp_truncated",
 	ReasonTooBig:          "too_big",
 	ReasonICMPRateLimit:   "icmp_ratelimit",
+	ReasonFragTimeout:     "frag_timeout",
+	ReasonFragFull:        "frag_full",
+	ReasonFragDropped:     "frag_first_dropped",
+	ReasonFragOutbox:      "frag_outbox",
 }
 
 func (r Reason) String() string {
@@ -90,6 +98,9 @@ const (
 	EventICMPNoForward                // an ICMP error of a connection passed to the host because of no_icmp_forward
 	EventICMPUnrelated                // an ICMP error about no connection (or no ports): passed to the host
 	EventFragNeededICMP               // too big for the egress MTU: ICMP fragmentation needed / packet too big sent
+	EventFragHeld                     // a non-first fragment before its first: copied into the fragment tracker
+	EventFragReleased                 // a held fragment released (into the outbox) when its first fragment came
+	EventFragOut                      // an extra fragment made because a packet was longer than the egress MTU
 	numEvents
 )
 
@@ -115,6 +126,9 @@ var eventNames = [...]string{
 	EventICMPNoForward:   "icmp_not_forwarded",
 	EventICMPUnrelated:   "icmp_unrelated",
 	EventFragNeededICMP:  "frag_needed_icmp",
+	EventFragHeld:        "frag_held",
+	EventFragReleased:    "frag_released",
+	EventFragOut:         "frag_out",
 }
 
 func (e Event) String() string {

@@ -52,6 +52,7 @@ type Worker struct {
 	defSeen *defense.State  // the defense state dropper was set from
 
 	ic icmpState // ICMP errors: quoted-packet scratch, generated-error rate
+	frag fragState // fragments: the first's key, the outbox (frag.go)
 }
 
 // NewWorker returns a new worker of the engine.
@@ -68,9 +69,11 @@ func (e *Engine) NewWorker() *Worker {
 	return w
 }
 
-// Result counts what one Process call decided.
+// Result counts what one Process call decided. Tx, Pass and Drop include
+// the outbox's extra frames; Held counts frames of the batch whose copy the
+// fragment tracker holds (their Action is Drop: the buffer is free).
 type Result struct {
-	Tx, Pass, Drop int
+	Tx, Pass, Drop, Held int
 }
 
 // batch holds what is fixed for one Process call.
@@ -98,6 +101,7 @@ func (w *Worker) Process(frames []link.Frame, now clock.Time) Result {
 	w.pend.shard = service.Shard{Index: w.shard, Shared: w.shared.Load()}
 	w.pend.stats = &w.e.stats
 	w.neigh.gen = w.e.neighGen.Load()
+	w.frag.out.reset()
 	total := len(frames)
 	for rest := frames; len(rest) > 0; {
 		n := min(len(rest), chunk)
@@ -132,6 +136,9 @@ func (w *Worker) pass(f *link.Frame, b *batch, ev Event) {
 }
 
 func (w *Worker) tx(f *link.Frame, b *batch, port uint16) {
+	if m := w.e.ports[port].MTU; m > 0 && f.Len-int(w.p.L3Off) > m && !w.fragmentOut(f, b, port, m) {
+		return // dropped: could not be fragmented
+	}
 	f.Action = link.Tx
 	f.Port = port
 	b.res.Tx++
@@ -197,7 +204,13 @@ func (w *Worker) chunk(frames []link.Frame, b *batch) {
 			t.PrefetchNext(w.hs[n], q.SrcPort, q.DstPort)
 		}
 		w.p = &w.ps[i]
+		if w.p.Flags&packet.FlagFragment != 0 && w.res[i] == packet.OK && w.fragment(&frames[i], b) {
+			continue // a non-first fragment, handled (frag.go)
+		}
 		w.frame(&frames[i], b, w.res[i], w.hs[k])
+		if w.frag.first {
+			w.fragDone(&frames[i], b)
+		}
 	}
 }
 
@@ -523,6 +536,9 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 		return
 	}
 	w.event(EventReply)
+	if w.frag.first {
+		w.fragRecordReply(b, &vaddr, d)
+	}
 	// TTL first (the kernel forwards, so decrements, before un-NAT): a
 	// time exceeded goes back to the real server about its own packet.
 	if !forward.DecTTL(f.Bytes(), p) {

@@ -17,6 +17,9 @@ func secs(s uint32) time.Duration { return time.Duration(s) * time.Second }
 func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
 	p := w.p
 	d := info.dest
+	if w.frag.first {
+		w.fragRecord(b, fwdValue(info))
+	}
 	switch info.method {
 	case service.Local:
 		w.pass(f, b, EventPassNoService)

@@ -304,6 +304,11 @@ func (r *SimResult) Write(w io.Writer) {
 			fmt.Fprintf(w, "  %-23s %d\n", ev, c.Events[ev])
 		}
 	}
+	for _, fc := range c.FragCounters() {
+		if fc.Value != 0 {
+			fmt.Fprintf(w, "  fragments %-13s %d\n", fc.Name, fc.Value)
+		}
+	}
 	if p := r.Problems(); len(p) > 0 {
 		fmt.Fprintf(w, "\nPROBLEMS:\n")
 		for _, s := range p {
@@ -332,7 +337,14 @@ const maintainEvery = 100 * time.Millisecond
 // with one worker and periodic maintenance.
 func attachDirector(n *sim.Network, eng *director.Engine, dmac [6]byte, addrs, vips []netip.Addr) error {
 	w := eng.NewWorker()
-	_, err := n.AddDirector(sim.DirectorFunc(func(f []link.Frame, now clock.Time) { w.Process(f, now) }), sim.DirectorConfig{
+	_, err := n.AddDirector(sim.DirectorFunc(func(f []link.Frame, now clock.Time) {
+		w.Process(f, now)
+		for i, out := 0, w.Outbox(); i < len(out); i++ {
+			if out[i].Action == link.Tx {
+				_ = n.Inject(out[i].Bytes()) // fragments: within MaxFrame
+			}
+		}
+	}), sim.DirectorConfig{
 		Name:      "vsd",
 		Ports:     []sim.DirectorPort{{MAC: dmac, Addrs: addrs}},
 		VIPs:      vips,
