@@ -63,7 +63,9 @@ type pmtuCase struct {
 	v6 bool
 }
 
-func (c pmtuCase) String() string { return fmt.Sprintf("%s/%s", strings.ToUpper(string(c.m)), famName(c.v6)) }
+func (c pmtuCase) String() string {
+	return fmt.Sprintf("%s/%s", strings.ToUpper(string(c.m)), famName(c.v6))
+}
 
 // downloadAll runs one 4 MiB download per case at once, case i from client
 // host base+i, and returns the results by case.

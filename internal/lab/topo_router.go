@@ -106,7 +106,9 @@ func (t *Topo) routeToClient() error {
 	via4, via6 := RouterAddr(false).String(), RouterAddr(true).String()
 	steps := []func() error{
 		func() error { return t.Director.IP("route", "add", client4.String(), "via", via4, "dev", "front") },
-		func() error { return t.Director.IP("-6", "route", "add", client6.String(), "via", via6, "dev", "front") },
+		func() error {
+			return t.Director.IP("-6", "route", "add", client6.String(), "via", via6, "dev", "front")
+		},
 	}
 	for _, s := range t.Servers {
 		steps = append(steps,
