@@ -104,15 +104,21 @@ func icmpError(src, dst netip.Addr, mtu int, quote []byte, badSum bool) []byte {
 	return ip6Packet(src, dst, 58, m)
 }
 
-// quotedReply is the start of a packet VIP:vport → client:cport as the
-// director sent it to the client (the packet an ICMP error from the
-// client side quotes), cut to keep bytes (0: IP header and 8 bytes).
+// quotedReply is the start of a full-size packet VIP:vport → client:cport
+// as the director sent it to the client (the packet an ICMP error from
+// the client side quotes), cut to keep bytes (0: IP header and 8 bytes).
+// Its length fields keep the full size (1500 bytes), as in a router's
+// quote.
 func quotedReply(vip, client netip.Addr, vport, cport uint16, keep int) []byte {
 	var q []byte
 	if vip.Is4() {
 		q = ip4Packet(vip, client, 6, 1, 0x4000, tcpQuote(vport, cport))
+		binary.BigEndian.PutUint16(q[2:], 1500)
+		binary.BigEndian.PutUint16(q[10:], 0)
+		binary.BigEndian.PutUint16(q[10:], fold(inetSum(q[:20], 0)))
 	} else {
 		q = ip6Packet(vip, client, 6, tcpQuote(vport, cport))
+		binary.BigEndian.PutUint16(q[4:], 1460)
 	}
 	if keep > 0 {
 		q = q[:keep]
