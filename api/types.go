@@ -122,6 +122,7 @@ type Service struct {
 	// vsd's own settings (no ipvsadm words; an edit keeps them): the
 	// per-client packet rate limit and the stateless-until-ACK SYN mode.
 	SourceRate uint32 `json:"source_rate,omitempty"`
+	ConnRate   uint32 `json:"conn_rate,omitempty"` // packets/s per connection (client address and port); 0 = none
 	SynProxy   bool   `json:"syn_proxy,omitempty"`
 
 	// Read back only.

@@ -112,7 +112,7 @@ func (c *Config) Apply(set *service.Set, now clock.Time) (Changes, error) {
 			continue
 		}
 		if live.SchedName != cfg.Sched || live.Flags != cfg.Flags || live.Timeout != cfg.Timeout || live.Netmask != cfg.Netmask ||
-			live.Limits.SourceRate.Load() != cfg.SourceRate {
+			live.Limits.SourceRate.Load() != cfg.SourceRate || live.Limits.ConnRate.Load() != cfg.ConnRate {
 			if err := set.EditService(cfg); err != nil {
 				return fail(err)
 			}

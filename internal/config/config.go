@@ -142,7 +142,7 @@ var (
 	tunableKeys = tunableNames()
 	controlKeys = []string{"socket", "proc_dir"}
 	serviceKeys = []string{"proto", "vip", "port", "fwmark", "family", "scheduler", "persistent", "netmask", "ops",
-		"sched_flags", "syn_proxy", "source_rate", "real_servers"}
+		"sched_flags", "syn_proxy", "source_rate", "conn_rate", "real_servers"}
 	destKeys = []string{"addr", "port", "weight", "method", "tunnel", "tunnel_port", "tunnel_csum",
 		"upper_threshold", "lower_threshold"}
 
@@ -678,7 +678,6 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			fail()
 		}
 	}
-	synProxy := false
 	if v, has := f["syn_proxy"]; has {
 		on, ok := p.boolean(v.val, path+".syn_proxy")
 		switch {
@@ -695,8 +694,14 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			p.errorf(p.resolve(v.val), path+".syn_proxy", "needs a hash scheduler (sh, dh or mh), so the client's ACK reaches the server its SYN went to; %s is not one", cfg.Sched)
 			fail()
 		default:
-			synProxy = true
 			cfg.Flags |= service.FlagSynStateless
+		}
+	}
+	if v, has := f["conn_rate"]; has {
+		if r, ok := p.number(v.val, path+".conn_rate", 0, 1<<31-1, "packets per second per connection (0 = no limit)"); ok {
+			cfg.ConnRate = uint32(r)
+		} else {
+			fail()
 		}
 	}
 	if v, has := f["source_rate"]; has {
@@ -731,11 +736,6 @@ func (p *parser) service(n *yaml.Node, path string) (Service, bool) {
 			ap := netip.AddrPortFrom(d.Addr, d.Port)
 			if l, dup := first[ap]; dup {
 				p.errorf(at, dpath, "%s is listed twice in this service (first at line %d)", ap, l)
-				fail()
-				continue
-			}
-			if synProxy && d.Method == service.Masq {
-				p.errorf(at, dpath+".method", "syn_proxy with NAT (SYN cookies) is not implemented yet; DR and TUN services get the stateless-until-ACK mode")
 				fail()
 				continue
 			}

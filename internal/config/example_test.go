@@ -45,7 +45,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("172.16.0.2"), Port: 8080, Weight: 3, Method: service.Masq, UThreshold: 1000, LThreshold: 800},
 					{Addr: a("172.16.0.3"), Port: 8080, Weight: 1, Method: service.Masq},
 				},
-				Line: 72, Col: 5, DestPos: []Pos{{77, 9}, {83, 9}},
+				Line: 74, Col: 5, DestPos: []Pos{{79, 9}, {85, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("10.0.0.81"), Port: 443}, Sched: "sh",
@@ -54,7 +54,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.1.2"), Port: 443, Weight: 1, Method: service.Route},
 					{Addr: a("10.0.1.3"), Port: 443, Weight: 0, Method: service.Route},
 				},
-				Line: 88, Col: 5, DestPos: []Pos{{98, 9}, {99, 9}},
+				Line: 90, Col: 5, DestPos: []Pos{{101, 9}, {102, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoUDP, Addr: a("10.0.0.82"), Port: 53}, Sched: "rr",
@@ -63,13 +63,13 @@ func TestExample(t *testing.T) {
 					{Addr: a("10.0.2.2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunIPIP},
 					{Addr: a("2001:db8:2::2"), Port: 53, Weight: 1, Method: service.Tunnel, TunType: service.TunGUE, TunPort: 6080, TunFlags: service.TunFlagCsum},
 				},
-				Line: 103, Col: 5, DestPos: []Pos{{109, 9}, {112, 9}},
+				Line: 106, Col: 5, DestPos: []Pos{{112, 9}, {115, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{Proto: packet.ProtoTCP, Addr: a("2001:db8::80"), Port: 0}, Sched: "wlc",
 					Flags: service.FlagPersistent, Timeout: DefaultPersistence, Netmask: 64},
 				Dests: []service.DestParams{{Addr: a("2001:db8:1::2"), Port: 0, Weight: 1, Method: service.Route}},
-				Line:  119, Col: 5, DestPos: []Pos{{125, 9}},
+				Line:  122, Col: 5, DestPos: []Pos{{128, 9}},
 			},
 			{
 				Config: service.ServiceConfig{Key: service.Key{FwMark: 7, Addr: netip.IPv6Unspecified()}, Sched: "mh",
@@ -78,7 +78,7 @@ func TestExample(t *testing.T) {
 					{Addr: a("2001:db8:1::3"), Port: 0, Weight: 1, Method: service.Route},
 					{Addr: a("2001:db8:1::4"), Port: 0, Weight: 1, Method: service.Local},
 				},
-				Line: 128, Col: 5, DestPos: []Pos{{133, 9}, {135, 9}},
+				Line: 131, Col: 5, DestPos: []Pos{{136, 9}, {138, 9}},
 			},
 		},
 	}
@@ -163,6 +163,9 @@ func TestValueForms(t *testing.T) {
 		{"tunables:\n  pmtu_disc: False\n  secure_tcp: TRUE\n", func(c *Config) bool { return !c.Tunables.PMTUDisc && c.Tunables.Defense.SecureTCP == 3 }},
 		{"services:\n  - proto: tcp\n    vip: 10.0.0.1\n    port: 80\n    scheduler: mh\n    syn_proxy: true\n    real_servers:\n      - addr: 10.0.1.1\n        method: dr\n", func(c *Config) bool {
 			return c.Services[0].Config.Flags&service.FlagSynStateless != 0
+		}},
+		{"services:\n  - proto: tcp\n    vip: 10.0.0.1\n    port: 80\n    scheduler: sh\n    syn_proxy: true\n    real_servers:\n      - addr: 10.0.1.1\n        method: nat\n", func(c *Config) bool {
+			return c.Services[0].Config.Flags&service.FlagSynStateless != 0 && len(c.Services[0].Dests) == 1
 		}},
 		{"services:\n  - proto: udp\n    vip: 10.0.0.1\n    port: 53\n    source_rate: 500\n", func(c *Config) bool {
 			return c.Services[0].Config.SourceRate == 500

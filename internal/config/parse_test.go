@@ -26,8 +26,6 @@ func TestParseErrors(t *testing.T) {
 		{"unknown dest key", svc + "    real_servers:\n      - addr: 10.0.1.1\n        wieght: 2\n",
 			`t.yaml:7:9: services[0].real_servers[0].wieght: unknown key, did you mean "weight"?`},
 		{"syn_proxy needs a hash scheduler", svc + "    syn_proxy: true\n", "t.yaml:5:16: services[0].syn_proxy: needs a hash scheduler (sh, dh or mh), so the client's ACK reaches the server its SYN went to; wlc is not one"},
-		{"syn_proxy with NAT", svc + "    scheduler: sh\n    syn_proxy: true\n    real_servers:\n      - addr: 10.0.1.1\n        method: nat\n",
-			"t.yaml:8:9: services[0].real_servers[0].method: syn_proxy with NAT (SYN cookies) is not implemented yet; DR and TUN services get the stateless-until-ACK mode"},
 		{"syn_proxy on UDP", "services:\n  - proto: udp\n    vip: 10.0.0.1\n    port: 53\n    scheduler: sh\n    syn_proxy: true\n", "t.yaml:6:16: services[0].syn_proxy: only for TCP services"},
 		{"defense level 4", "tunables:\n  drop_entry: 4\n", "t.yaml:2:15: tunables.drop_entry: 4 is out of range 0..3 (0 off, 1 automatic, 2 automatic and on now, 3 always)"},
 		{"negative amemthresh", "tunables:\n  amemthresh: -1\n", "t.yaml:2:15: tunables.amemthresh: -1 is out of range 0..1099511627776 pages of 4 KiB"},

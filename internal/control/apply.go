@@ -112,7 +112,7 @@ func cloneSet(snap *service.Snapshot, keys []service.Key) *service.Set {
 		}
 		seen[svc] = true
 		c := service.ServiceConfig{Key: svc.Key, Sched: svc.SchedName, Flags: svc.Flags, Timeout: svc.Timeout, Netmask: svc.Netmask,
-			SourceRate: svc.Limits.SourceRate.Load()}
+			SourceRate: svc.Limits.SourceRate.Load(), ConnRate: svc.Limits.ConnRate.Load()}
 		if err := set.AddService(c); err != nil {
 			panic("control: cloning a valid set: " + err.Error())
 		}
@@ -197,6 +197,9 @@ func applyOne(t Target, op api.Op) error {
 			c.Flags |= old.Flags & service.FlagSynStateless
 			if c.SourceRate == 0 {
 				c.SourceRate = old.Limits.SourceRate.Load()
+			}
+			if c.ConnRate == 0 {
+				c.ConnRate = old.Limits.ConnRate.Load()
 			}
 		}
 		return t.Set.EditService(c)
@@ -293,7 +296,7 @@ func serviceConfig(s *api.Service) (service.ServiceConfig, error) {
 	if s.PE != "" {
 		return service.ServiceConfig{}, fmt.Errorf("service %s: persistence engine %q: vsd has none: %w", k, s.PE, service.ErrSchedNotFound)
 	}
-	c := service.ServiceConfig{Key: k, Sched: s.Scheduler, Netmask: s.Netmask, SourceRate: s.SourceRate}
+	c := service.ServiceConfig{Key: k, Sched: s.Scheduler, Netmask: s.Netmask, SourceRate: s.SourceRate, ConnRate: s.ConnRate}
 	if s.SchedFlags&^(api.SchedFlag1|api.SchedFlag2|api.SchedFlag3) != 0 {
 		return c, fmt.Errorf("service %s: scheduler flags %#x: %w", k, s.SchedFlags, service.ErrInvalid)
 	}

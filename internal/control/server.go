@@ -153,6 +153,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 		writeJSON(w, TunablesOf(s.Engine.Tunables(), s.Engine.Timeouts()))
 	})
 	mux.HandleFunc("GET /v1/daemons", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Daemons()) })
+	mux.HandleFunc("GET /v1/explain", s.explain)
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
 		var ops []api.Op
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBatch))

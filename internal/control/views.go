@@ -70,6 +70,7 @@ func ServiceOf(svc *service.Service, est *Estimator) api.Service {
 	}
 	if svc.Limits != nil {
 		s.SourceRate = svc.Limits.SourceRate.Load()
+		s.ConnRate = svc.Limits.ConnRate.Load()
 	}
 	if bits := hostBits(svc.V6); svc.Netmask != bits {
 		s.Netmask = svc.Netmask

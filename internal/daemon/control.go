@@ -18,7 +18,7 @@ import (
 // The control API, HTTP on a unix socket that only root may open (package
 // control serves the API proper; see package api):
 //
-//	GET  /v1/table, /v1/conns, /v1/timeouts, /v1/daemons; POST /v1/apply
+//	GET  /v1/table, /v1/conns, /v1/timeouts, /v1/daemons, /v1/explain; POST /v1/apply
 //	GET  /v1/listing   the service table as `ipvsadm -L -n` prints it
 //	GET  /v1/status    JSON: datapath, counters, connections in the table
 //	POST /v1/reload    re-read the configuration file (as SIGHUP does)

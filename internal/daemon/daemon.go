@@ -111,7 +111,7 @@ func Start(o Options) (_ *Daemon, err error) {
 		dports := make([]director.Port, len(d.ports))
 		for i, p := range d.ports {
 			np[i] = neigh.Port{Name: p.name, Index: p.index, MAC: p.mac}
-			dports[i] = director.Port{MAC: p.mac, Addr4: p.addr4, Addr6: p.addr6}
+			dports[i] = director.Port{MAC: p.mac, Addr4: p.addr4, Addr6: p.addr6, MTU: p.mtu}
 		}
 		if d.neigh, err = neigh.New(np); err != nil {
 			return nil, fmt.Errorf("neighbour table: %w", err)

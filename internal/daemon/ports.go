@@ -14,6 +14,7 @@ type port struct {
 	index        int
 	mac          [6]byte
 	addr4, addr6 netip.Addr // the director's own addresses (ICMP and tunnel source)
+	mtu          int        // the interface MTU (the engine's size check)
 }
 
 // discoverPorts looks the configured interfaces up on the host.
@@ -27,7 +28,7 @@ func discoverPorts(ifs []config.Interface) ([]port, error) {
 		if len(ifi.HardwareAddr) != 6 {
 			return nil, fmt.Errorf("interface %q: not an Ethernet interface (hardware address %q)", c.Name, ifi.HardwareAddr)
 		}
-		p := port{name: c.Name, index: ifi.Index}
+		p := port{name: c.Name, index: ifi.Index, mtu: ifi.MTU}
 		copy(p.mac[:], ifi.HardwareAddr)
 		addrs, err := ifi.Addrs()
 		if err != nil {

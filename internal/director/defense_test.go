@@ -359,3 +359,48 @@ func TestSourceRate(t *testing.T) {
 		t.Error("another client's SYN was limited")
 	}
 }
+
+// TestConnRate: a service's conn_rate holds each connection (client
+// address and port) to its rate, while another connection of the same
+// client keeps its own second's worth.
+func TestConnRate(t *testing.T) {
+	te := defenseEngine(t)
+	k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+	if err := te.set.EditService(service.ServiceConfig{Key: k, Sched: "rr", ConnRate: 8}); err != nil {
+		t.Fatal(err)
+	}
+	te.e.Publish(te.set.Snapshot())
+	run := func(port uint16, n int) (passed int) {
+		c := ap(cip4, port)
+		if te.send(tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPSyn, "")).Action == link.Tx {
+			passed++
+		}
+		ack := tcpFrame(clientMAC, dirMAC, c, ap(vip4, 80), packet.TCPAck, "x")
+		for range n - 1 {
+			if te.send(ack).Action == link.Tx {
+				passed++
+			}
+		}
+		return passed
+	}
+	if got := run(40000, 20); got != 8 {
+		t.Errorf("first connection: %d of 20 packets at once passed, want 8", got)
+	}
+	if got := run(40001, 20); got != 8 {
+		t.Errorf("second connection of the same client: %d of 20 passed, want 8 (its own bucket)", got)
+	}
+	if n := te.e.Counters().Drops[ReasonRateLimit]; n != 24 {
+		t.Errorf("rate_limit drops %d, want 24", n)
+	}
+	te.now = te.now.Add(time.Second)
+	ack := tcpFrame(clientMAC, dirMAC, ap(cip4, 40000), ap(vip4, 80), packet.TCPAck, "x")
+	passed := 0
+	for range 20 {
+		if te.send(ack).Action == link.Tx {
+			passed++
+		}
+	}
+	if passed != 8 {
+		t.Errorf("a second later %d passed, want 8", passed)
+	}
+}

@@ -23,6 +23,7 @@ type Port struct {
 	MAC   [6]byte
 	Addr4 netip.Addr // the director's own IPv4 address on this port (tunnel source, ICMP source)
 	Addr6 netip.Addr // the director's own IPv6 address on this port
+	MTU   int        // the port's IP MTU; 0: unknown, packets are not checked against it
 }
 
 // Neighbors resolves the next hop towards an address: the MAC address to
@@ -48,12 +49,18 @@ type Tunables struct {
 	DebugLevel              int              // 0 off; 1 trace drops and passes; 2 also scheduling (DrainTrace)
 	HostMemory              bool             // defenses also count the host's free memory (Config.HostAvailablePages)
 	OverloadForward         bool             // table full: forward new DR/TUN connections of sh/dh/mh services by hash, without an entry
+	NoICMPForward           bool             // vsd only: pass ICMP errors of connections to the host instead of forwarding them
+	ICMPRatelimit           int              // vsd only: ICMP errors generated per second and worker (0 no limit; default 1000)
 }
 
 // DefaultTunables returns the kernel defaults.
 func DefaultTunables() Tunables {
-	return Tunables{ConnReuseMode: 1, PMTUDisc: true, Defense: defense.DefaultSettings()}
+	return Tunables{ConnReuseMode: 1, PMTUDisc: true, Defense: defense.DefaultSettings(), ICMPRatelimit: DefaultICMPRatelimit}
 }
+
+// DefaultICMPRatelimit is icmp_ratelimit's default, the kernel's
+// icmp_msgs_per_sec.
+const DefaultICMPRatelimit = 1000
 
 // Config configures an Engine.
 type Config struct {
@@ -72,6 +79,7 @@ type Config struct {
 // connection table, timeouts and tunables. Workers do the per-packet work.
 type Engine struct {
 	ports     []Port
+	minMTU    int        // the smallest known port MTU (icmp.go minMTU)
 	port4     [][16]byte // per port: Addr4 in the datapath layout
 	port6     [][16]byte
 	neighbors Neighbors
@@ -96,6 +104,8 @@ type Engine struct {
 	mu      sync.Mutex // guards workers
 	workers []*Worker
 
+	proxy *synProxy // the SYN proxy's cookie key and held segments (syn_proxy NAT services)
+
 	// Maintenance state, used only by the goroutine that calls Maintain.
 	sweepRover int
 	lastGC     clock.Time
@@ -119,7 +129,12 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.TableBudget == 0 {
 		cfg.TableBudget = DefaultTableBudget
 	}
-	e := &Engine{ports: cfg.Ports, neighbors: cfg.Neighbors}
+	for i, p := range cfg.Ports {
+		if p.MTU != 0 && (p.MTU < minMTU4 || p.MTU > 65535) {
+			return nil, fmt.Errorf("director: port %d: MTU %d outside 68..65535", i, p.MTU)
+		}
+	}
+	e := &Engine{ports: cfg.Ports, neighbors: cfg.Neighbors, minMTU: minMTU(cfg.Ports)}
 	for _, p := range cfg.Ports {
 		var a4, a6 [16]byte
 		if p.Addr4.IsValid() {
@@ -136,6 +151,9 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("director: connection table: %w", err)
 	}
 	e.table = t
+	if e.proxy, err = newSynProxy(); err != nil {
+		return nil, fmt.Errorf("director: syn proxy: %w", err)
+	}
 	e.hostAvail = cfg.HostAvailablePages
 	to := state.DefaultTimeouts()
 	e.timeouts.Store(&to)

@@ -30,7 +30,17 @@ type limitSlot struct {
 // allow reports whether one more packet from src to the service with
 // limits l fits its rate at now.
 func (s *sourceLimiter) allow(l *service.Limits, rate uint32, src *[16]byte, now clock.Time) bool {
-	k := l.ID*0x9e3779b97f4a7c15 ^ le64(src[0:8])*0xff51afd7ed558ccd ^ le64(src[8:16])
+	return s.allowKey(l.ID*0x9e3779b97f4a7c15^le64(src[0:8])*0xff51afd7ed558ccd^le64(src[8:16]), rate, now)
+}
+
+// allowConn is allow for one connection of src: its client port is part
+// of the key (a worker's second table, so connections and sources never
+// share a bucket).
+func (s *sourceLimiter) allowConn(l *service.Limits, rate uint32, src *[16]byte, port uint16, now clock.Time) bool {
+	return s.allowKey((l.ID^uint64(port)<<40)*0x9e3779b97f4a7c15^le64(src[0:8])*0xff51afd7ed558ccd^le64(src[8:16]), rate, now)
+}
+
+func (s *sourceLimiter) allowKey(k uint64, rate uint32, now clock.Time) bool {
 	k |= 1 // 0 marks a free slot
 	sl := &s.slots[(k^k>>29)&(limiterSlots-1)]
 	burst := int64(rate) * 1000

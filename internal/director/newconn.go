@@ -32,9 +32,20 @@ func (w *Worker) newConnLocked(f *link.Frame, b *batch, h uint32, svc *service.S
 		w.pass(f, b, EventPassNoCreate)
 		return
 	}
+	if r := svc.Limits.ConnRate.Load(); r != 0 && !w.connLim.allowConn(svc.Limits, r, &p.Src, p.SrcPort, b.now) {
+		t.Unlock(h)
+		w.drop(f, b, ReasonRateLimit)
+		return
+	}
 	if r := svc.Limits.SourceRate.Load(); r != 0 && !w.limiter.allow(svc.Limits, r, &p.Src, b.now) {
 		t.Unlock(h)
 		w.drop(f, b, ReasonRateLimit)
+		return
+	}
+	if synStateless && w.synProxyNewLocked(f, b, h, svc) {
+		// NAT: answered with a SYN cookie, or joined by its valid ACK;
+		// neither costs the drop_packet defense a count (a cookie
+		// keeps no memory).
 		return
 	}
 	if w.dropper.Drop() {

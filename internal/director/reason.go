@@ -17,7 +17,13 @@ const (
 	ReasonUnsupported            // a packet of a service the engine cannot forward (e.g. GRE tunnel)
 	ReasonICMPErrorNoConn        // an embedded (ICMP) packet that matches no connection
 	ReasonDropPacket             // the drop_packet defense: one new-connection packet of every drop rate
-	ReasonRateLimit              // a client's packets beyond its service's source_rate
+	ReasonRateLimit              // a client's packets beyond its service's source_rate or conn_rate
+	ReasonBadCookie              // syn_proxy (NAT): an ACK without a connection that acknowledges no cookie of ours
+	ReasonSynProxyPending        // syn_proxy (NAT): a real server's packet other than its SYN+ACK while the proxy waits for that
+	ReasonICMPBadChecksum        // an ICMP error of a connection with a wrong ICMP checksum
+	ReasonICMPTruncated          // a related ICMP error whose quoted packet is unreadable or cut before its ports
+	ReasonTooBig                 // too big for the egress MTU and no ICMP error may be sent about it
+	ReasonICMPRateLimit          // an ICMP error the director would send, over icmp_ratelimit (the packet it answers is dropped)
 	numReasons
 )
 
@@ -34,6 +40,12 @@ var reasonNames = [...]string{
 	ReasonICMPErrorNoConn: "icmp_no_conn",
 	ReasonDropPacket:      "drop_packet",
 	ReasonRateLimit:       "rate_limit",
+	ReasonBadCookie:       "bad_cookie",
+	ReasonSynProxyPending: "syn_proxy_pending",
+	ReasonICMPBadChecksum: "icmp_bad_checksum",
+	ReasonICMPTruncated:   "icmp_truncated",
+	ReasonTooBig:          "too_big",
+	ReasonICMPRateLimit:   "icmp_ratelimit",
 }
 
 func (r Reason) String() string {
@@ -68,6 +80,16 @@ const (
 	EventReply                        // a NAT reply was translated back to the VIP
 	EventOverloadForward              // table full: a new connection forwarded by hash, without an entry (overload mode)
 	EventSynStateless                 // a SYN of a syn_proxy DR/TUN service forwarded without an entry
+	EventSynCookie                    // syn_proxy (NAT): a SYN answered with a SYN cookie, nothing kept
+	EventSynProxyConn                 // syn_proxy (NAT): a client's ACK carried a valid cookie; entry made, SYN sent to the real server
+	EventSynProxyOpen                 // syn_proxy (NAT): the real server's SYN+ACK came; the two halves are joined
+	EventSynProxyResyn                // syn_proxy (NAT): a client packet while the real server had not answered, sent as the SYN again
+	EventICMPForward                  // a client's ICMP error forwarded to its connection's real server
+	EventICMPReply                    // a NAT real server's ICMP error translated back to the VIP
+	EventICMPOutPass                  // a DR/TUN/local real server's ICMP error of a connection: counted, passed to the host
+	EventICMPNoForward                // an ICMP error of a connection passed to the host because of no_icmp_forward
+	EventICMPUnrelated                // an ICMP error about no connection (or no ports): passed to the host
+	EventFragNeededICMP               // too big for the egress MTU: ICMP fragmentation needed / packet too big sent
 	numEvents
 )
 
@@ -83,6 +105,16 @@ var eventNames = [...]string{
 	EventReply:           "nat_reply",
 	EventSynStateless:    "syn_stateless",
 	EventOverloadForward: "overload_forward",
+	EventSynCookie:       "syn_cookie",
+	EventSynProxyConn:    "syn_proxy_conn",
+	EventSynProxyOpen:    "syn_proxy_open",
+	EventSynProxyResyn:   "syn_proxy_resyn",
+	EventICMPForward:     "icmp_forward",
+	EventICMPReply:       "icmp_nat_reply",
+	EventICMPOutPass:     "icmp_out_pass",
+	EventICMPNoForward:   "icmp_not_forwarded",
+	EventICMPUnrelated:   "icmp_unrelated",
+	EventFragNeededICMP:  "frag_needed_icmp",
 }
 
 func (e Event) String() string {

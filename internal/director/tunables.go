@@ -24,6 +24,7 @@ func (t *Tunables) Fields() []TunableField {
 		{Name: "am_droprate", Int: &t.Defense.AmDropRate, Min: 1, Max: 1<<31 - 1},
 		{Name: "conn_reuse_mode", Int: &t.ConnReuseMode, Max: 3},
 		{Name: "debug_level", Int: &t.DebugLevel, Max: 12, Unit: "(0 off, 1 drops and passes, 2 also scheduling)"},
+		{Name: "icmp_ratelimit", Int: &t.ICMPRatelimit, Max: 1<<31 - 1, Unit: "ICMP errors sent per second and worker (0 no limit)"},
 		{Name: "expire_nodest_conn", Bool: &t.ExpireNodestConn},
 		{Name: "expire_quiescent_template", Bool: &t.ExpireQuiescentTemplate},
 		{Name: "sloppy_tcp", Bool: &t.SloppyTCP},
@@ -32,5 +33,6 @@ func (t *Tunables) Fields() []TunableField {
 		{Name: "no_icmp_unreachable", Bool: &t.NoICMPUnreachable},
 		{Name: "overload_forward", Bool: &t.OverloadForward},
 		{Name: "host_memory", Bool: &t.HostMemory},
+		{Name: "no_icmp_forward", Bool: &t.NoICMPForward},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/vsd/vsd/internal/packet"
 	"github.com/vsd/vsd/internal/service"
 	"github.com/vsd/vsd/internal/state"
+	"github.com/vsd/vsd/internal/synproxy"
 )
 
 // Worker processes batches of frames. One per receive queue; not safe for
@@ -45,9 +46,12 @@ type Worker struct {
 
 	traces  traceRing     // debug_level records
 	limiter sourceLimiter // per-source packet rates of services that set one
+	connLim sourceLimiter // per-connection packet rates of services that set one
 
 	dropper defense.Dropper // the drop_packet defense's count
 	defSeen *defense.State  // the defense state dropper was set from
+
+	ic icmpState // ICMP errors: quoted-packet scratch, generated-error rate
 }
 
 // NewWorker returns a new worker of the engine.
@@ -138,9 +142,11 @@ func (w *Worker) event(ev Event) { inc(&w.cnt.events[ev], 1) }
 // fwdInfo is what the packet path copies out of a connection entry before
 // releasing the bucket lock.
 type fwdInfo struct {
-	method service.Method
-	dest   *service.Dest
-	dport  uint16
+	method   service.Method
+	dest     *service.Dest
+	dport    uint16
+	ackShift uint32 // syn_proxy: added to a client segment's acknowledgement number
+	ready    bool   // syn_proxy: the frame is already the packet to send; it needs only its next hop
 }
 
 // chunk is how many frames are decoded and prefetched together.
@@ -228,8 +234,11 @@ func (w *Worker) frame(f *link.Frame, b *batch, res packet.Result, h uint32) {
 	}
 	switch p.Proto {
 	case packet.ProtoTCP, packet.ProtoUDP, packet.ProtoSCTP:
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		w.handleICMP(f, b) // icmp.go
+		return
 	default:
-		// ICMP errors, other protocols: the host's business for now.
+		// Other protocols: the host's business.
 		w.pass(f, b, EventPassNoService)
 		return
 	}
@@ -242,9 +251,14 @@ func (w *Worker) frame(f *link.Frame, b *batch, res packet.Result, h uint32) {
 	t := w.e.table
 	t.Lock(h)
 	if idx := t.LookupPacketLocked(h, p, b.now); idx != 0 {
-		if info, ok := w.inboundLocked(f, b, h, idx); ok {
+		info, ok := w.inboundLocked(f, b, h, idx)
+		if ok || info.ready {
 			t.Unlock(h)
 			w.countIn(info.dest)
+			if info.ready {
+				w.toNextHop(f, b, &info.dest.Addr16)
+				return
+			}
 			w.transmit(f, b, &info)
 			return
 		}
@@ -282,6 +296,13 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 		w.drop(f, b, ReasonNoDestConn)
 		return info, false
 	}
+	if en.SeqProxied() {
+		if !d.Available() {
+			w.drop(f, b, ReasonNoDestConn)
+			return info, false
+		}
+		return w.proxiedInLocked(f, b, h, idx, en, d)
+	}
 	if state.NewConnPacket(p.Proto, p.TCPFlags, p.SCTPChunk) && !p.Flags.Has(packet.FlagNonFirstFrag) {
 		resched := false
 		if b.tun.ConnReuseMode == 0 {
@@ -308,6 +329,11 @@ func (w *Worker) inboundLocked(f *link.Frame, b *batch, h uint32, idx uint32) (i
 			return info, false
 		}
 		w.drop(f, b, ReasonNoDestConn)
+		return info, false
+	}
+	if r := d.SvcLimits.ConnRate.Load(); r != 0 && !w.connLim.allowConn(d.SvcLimits, r, &p.Src, p.SrcPort, b.now) {
+		// Over its service's conn_rate.
+		w.drop(f, b, ReasonRateLimit)
 		return info, false
 	}
 	if r := d.SvcLimits.SourceRate.Load(); r != 0 && !w.limiter.allow(d.SvcLimits, r, &p.Src, b.now) {
@@ -475,6 +501,13 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 	}
 	en := t.At(idx)
 	d := w.dest(b, en)
+	var seqShift uint32
+	if en.SeqProxied() {
+		var done bool
+		if seqShift, done = w.proxiedReplyLocked(f, b, h, idx, en, d); done {
+			return
+		}
+	}
 	if d != nil && d.Available() {
 		w.countOut(d)
 	}
@@ -495,6 +528,14 @@ func (w *Worker) reply(f *link.Frame, b *batch) {
 	if !forward.DecTTL(f.Bytes(), p) {
 		w.timeExceeded(f, b)
 		return
+	}
+	// Too big for the client's side: the error goes to the real server
+	// from the director's own address, about its packet as sent.
+	if !w.fitsTowards(f, b, &p.Dst, w.portAddr(f.Port)) {
+		return
+	}
+	if seqShift != 0 {
+		synproxy.ShiftSeq(f.Bytes(), p, seqShift)
 	}
 	forward.NATOut(f.Bytes(), p, vaddr, vport)
 	w.toNextHop(f, b, &p.Dst)

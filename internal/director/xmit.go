@@ -7,6 +7,7 @@ import (
 	"github.com/vsd/vsd/internal/forward"
 	"github.com/vsd/vsd/internal/link"
 	"github.com/vsd/vsd/internal/service"
+	"github.com/vsd/vsd/internal/synproxy"
 )
 
 func secs(s uint32) time.Duration { return time.Duration(s) * time.Second }
@@ -21,6 +22,13 @@ func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
 		w.pass(f, b, EventPassNoService)
 		return
 	case service.Masq:
+		// Size first: an error must quote the client's own packet.
+		if !w.fitsTowards(f, b, &d.Addr16, &p.Dst) {
+			return
+		}
+		if info.ackShift != 0 {
+			synproxy.ShiftAck(f.Bytes(), p, info.ackShift)
+		}
 		// The fused rewrite of a whole IPv4 TCP segment costs 10 ns
 		// against 48 for NATIn then DecTTL (forward benchmarks).
 		if forward.NATInDecTTL(f.Bytes(), p, &d.Addr16, info.dport) {
@@ -36,9 +44,12 @@ func (w *Worker) transmit(f *link.Frame, b *batch, info *fwdInfo) {
 		forward.NATIn(f.Bytes(), p, d.Addr16, info.dport)
 		w.toNextHop(f, b, &d.Addr16)
 	case service.Route:
+		if !w.fitsTowards(f, b, &d.Addr16, &p.Dst) {
+			return
+		}
 		w.route(f, b, &d.Addr16)
 	case service.Tunnel:
-		w.tunnel(f, b, d)
+		w.tunnel(f, b, d, false)
 	default:
 		w.drop(f, b, ReasonUnsupported)
 	}
@@ -67,8 +78,9 @@ func (w *Worker) toNextHop(f *link.Frame, b *batch, addr *[16]byte) {
 }
 
 // tunnel encapsulates the packet towards a Tunnel destination (IPIP or
-// GUE; outer family = the destination's family).
-func (w *Worker) tunnel(f *link.Frame, b *batch, d *service.Dest) {
+// GUE; outer family = the destination's family). icmpErr says the packet
+// is an ICMP error being forwarded: it skips the size check.
+func (w *Worker) tunnel(f *link.Frame, b *batch, d *service.Dest, icmpErr bool) {
 	p := w.p
 	cfg := d.Config()
 	if cfg.TunType == service.TunGRE {
@@ -83,6 +95,13 @@ func (w *Worker) tunnel(f *link.Frame, b *batch, d *service.Dest) {
 	mac, port, ok := w.resolve(v6, &d.Addr16)
 	if !ok {
 		w.drop(f, b, ReasonNoNeighbor)
+		return
+	}
+	// Size check with the tunnel header included. IPv4 with pmtu_disc
+	// off: no check, the outer header never gets DF (the kernel
+	// fragments instead; fragmenting is done elsewhere).
+	if !icmpErr && (p.V6 || b.tun.PMTUDisc) &&
+		!w.fitsPort(f, b, port, forward.TunnelOverhead(v6, cfg.TunType == service.TunGUE), &p.Dst) {
 		return
 	}
 	o := forward.Outer{V6: v6, Dst: d.Addr16, PMTUDisc: b.tun.PMTUDisc}
@@ -126,6 +145,10 @@ func (w *Worker) noDest(f *link.Frame, b *batch, svc *service.Service) {
 		w.drop(f, b, ReasonNoDest)
 		return
 	}
+	if !w.errorAllowed(b) {
+		w.drop(f, b, ReasonICMPRateLimit)
+		return
+	}
 	f.Off, f.Len = off, n
 	w.event(EventNoDestICMP)
 	w.tx(f, b, port)
@@ -142,6 +165,10 @@ func (w *Worker) timeExceeded(f *link.Frame, b *batch) {
 	off, n, ok := forward.TimeExceeded(f.Buf, f.Off, f.Len, w.p, from)
 	if !ok {
 		w.drop(f, b, ReasonTTL)
+		return
+	}
+	if !w.errorAllowed(b) {
+		w.drop(f, b, ReasonICMPRateLimit)
 		return
 	}
 	f.Off, f.Len = off, n

@@ -101,6 +101,12 @@ type TopoOptions struct {
 	// client on the router (both families) while every interface stays
 	// at 1500: see topo_router.go.
 	ClientMTU int
+	// SynProxy turns syn_proxy on for the NAT services (it needs a hash
+	// Scheduler).
+	SynProxy bool
+	// ExtraServices is YAML appended to the services list (items
+	// starting "  - ").
+	ExtraServices string
 }
 
 // Topo is a built lab: namespaces, links, real servers and a running vsd.
@@ -478,8 +484,11 @@ func (t *Topo) Config() string {
 	fmt.Fprintf(&b, "datapath: %s\ncontrol:\n  socket: %s\nservices:\n", t.o.Datapath, t.Socket)
 	for _, m := range t.o.Methods {
 		for _, v6 := range []bool{false, true} {
-			fmt.Fprintf(&b, "  - proto: tcp\n    vip: %s\n    port: %d\n    scheduler: %s\n    real_servers:\n",
-				VIP(m, v6), t.o.Port, t.o.Scheduler)
+			fmt.Fprintf(&b, "  - proto: tcp\n    vip: %s\n    port: %d\n    scheduler: %s\n", VIP(m, v6), t.o.Port, t.o.Scheduler)
+			if t.o.SynProxy && m == NAT {
+				b.WriteString("    syn_proxy: true\n")
+			}
+			b.WriteString("    real_servers:\n")
 			for i := range t.Servers {
 				p := back4
 				if v6 {
@@ -492,6 +501,7 @@ func (t *Topo) Config() string {
 			}
 		}
 	}
+	b.WriteString(t.o.ExtraServices)
 	b.WriteString(t.o.ExtraConfig)
 	return b.String()
 }

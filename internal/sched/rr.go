@@ -39,19 +39,29 @@ func (s *roundRobin) Update(dests []*service.Dest) {
 
 func (s *roundRobin) Schedule(*service.Request) *service.Dest {
 	s.mu.Lock()
+	idx := s.nextLocked()
+	if idx < 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.pos = idx
+	d := s.dests[idx]
+	s.mu.Unlock()
+	return d
+}
+
+// nextLocked is the position of the destination the next Schedule picks,
+// -1 if none is eligible; it changes nothing. s.mu must be held.
+func (s *roundRobin) nextLocked() int {
 	n := len(s.dests)
 	for i := 1; i <= n; i++ {
 		idx := s.pos + i
 		if idx >= n {
 			idx -= n
 		}
-		d := s.dests[idx]
-		if !d.Overloaded() && d.Weight() > 0 {
-			s.pos = idx
-			s.mu.Unlock()
-			return d
+		if d := s.dests[idx]; !d.Overloaded() && d.Weight() > 0 {
+			return idx
 		}
 	}
-	s.mu.Unlock()
-	return nil
+	return -1
 }

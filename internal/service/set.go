@@ -39,6 +39,9 @@ type ServiceConfig struct {
 	// SourceRate limits the packets per second one client address may
 	// send to the service (vsd's own; 0 = none).
 	SourceRate uint32
+	// ConnRate limits the packets per second one connection (client
+	// address and port) may send to the service (vsd's own; 0 = none).
+	ConnRate uint32
 }
 
 // DestParams describes a destination of a service.
@@ -161,7 +164,7 @@ func (s *Set) AddService(c ServiceConfig) error {
 	k := c.Key
 	k.Addr = k.Addr.Unmap()
 	svc := &Service{Key: k, SchedName: c.Sched, Flags: c.Flags, Timeout: c.Timeout, Netmask: c.Netmask,
-		Sched: sch, Stats: new(Stats), Limits: newLimits(c.SourceRate), V6: k.Addr.Is6(), VIP16: k.Addr.As16()}
+		Sched: sch, Stats: new(Stats), Limits: newLimits(c.SourceRate, c.ConnRate), V6: k.Addr.Is6(), VIP16: k.Addr.As16()}
 	sch.Update(nil)
 	s.index[indexKey(svc.Key)] = len(s.services)
 	s.services = append(s.services, svc)
@@ -194,6 +197,7 @@ func (s *Set) EditService(c ServiceConfig) error {
 		n.Sched, n.SchedName = sch, c.Sched
 	}
 	n.Limits.SourceRate.Store(c.SourceRate)
+	n.Limits.ConnRate.Store(c.ConnRate)
 	s.services[i] = &n
 	s.snap = nil
 	return nil
@@ -466,7 +470,7 @@ func (s *Set) Snapshot() *Snapshot {
 
 // NewDest returns a destination outside any Set (for tests and tools).
 func NewDest(id DestID, addr netip.Addr, port uint16, cfg DestConfig) *Dest {
-	d := &Dest{ID: id, Addr: addr.Unmap(), Port: port, Addr16: addr.Unmap().As16(), SvcStats: new(Stats), SvcLimits: newLimits(0)}
+	d := &Dest{ID: id, Addr: addr.Unmap(), Port: port, Addr16: addr.Unmap().As16(), SvcStats: new(Stats), SvcLimits: newLimits(0, 0)}
 	if cfg.Weight != 0 && cfg.LastWeight == 0 {
 		cfg.LastWeight = cfg.Weight
 	}

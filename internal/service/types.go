@@ -281,15 +281,19 @@ type Limits struct {
 	// send to the service (new connections and established ones alike);
 	// 0 = no limit.
 	SourceRate atomic.Uint32
+	// ConnRate is how many packets per second one connection (client
+	// address and port) may send to the service; 0 = no limit.
+	ConnRate atomic.Uint32
 	// ID tells services apart in the per-worker rate tables.
 	ID uint64
 }
 
 var limitIDs atomic.Uint64
 
-func newLimits(rate uint32) *Limits {
+func newLimits(source, conn uint32) *Limits {
 	l := &Limits{ID: limitIDs.Add(1)}
-	l.SourceRate.Store(rate)
+	l.SourceRate.Store(source)
+	l.ConnRate.Store(conn)
 	return l
 }
 

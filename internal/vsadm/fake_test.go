@@ -24,6 +24,20 @@ type fakeBackend struct {
 	applyErr error
 	listErr  error
 	batches  [][]api.Op
+	// explained are the Explain requests; explanation is the answer.
+	explained   []api.ExplainRequest
+	explanation api.Explanation
+}
+
+func (f *fakeBackend) Explain(_ context.Context, r api.ExplainRequest) (api.Explanation, error) {
+	f.explained = append(f.explained, r)
+	if f.listErr != nil {
+		return api.Explanation{}, f.listErr
+	}
+	if f.explanation.Kind == "" {
+		return api.Explanation{Kind: api.ExplainNoService, Action: api.ActionHost, Why: "no virtual service matches"}, nil
+	}
+	return f.explanation, nil
 }
 
 func (f *fakeBackend) Table(context.Context) (*api.Table, error) {

@@ -22,6 +22,9 @@ type Backend interface {
 	// Apply applies every operation or none; a refusal is an
 	// *api.OpError carrying ipvsadm's message.
 	Apply(ctx context.Context, ops ...api.Op) error
+	// Explain says which real server a packet would go to now, and why
+	// (vsadm --explain).
+	Explain(ctx context.Context, r api.ExplainRequest) (api.Explanation, error)
 }
 
 // Main runs one command line (args[0] is argv[0], used in the "Try" and
@@ -66,6 +69,9 @@ func (r *runner) main(args []string) int {
 	}
 	if len(args) > 0 && (args[0] == "--sysctl" || strings.HasPrefix(args[0], "--sysctl=")) {
 		return r.sysctl(args)
+	}
+	if len(args) > 0 && (args[0] == "--explain" || strings.HasPrefix(args[0], "--explain=")) {
+		return r.explain(args)
 	}
 	cmd, err := parse(r.argv0, args, r.res)
 	if err != nil {
