@@ -96,6 +96,11 @@ type TopoOptions struct {
 	// ExtraConfig is YAML appended to vsd's configuration file (top-level
 	// keys such as table: or tunables:).
 	ExtraConfig string
+	// ClientMTU, if set, puts the client behind a router (namespace rt)
+	// on a segment of its own, with a route MTU of ClientMTU towards the
+	// client on the router (both families) while every interface stays
+	// at 1500: see topo_router.go.
+	ClientMTU int
 	// SynProxy turns syn_proxy on for the NAT services (it needs a hash
 	// Scheduler).
 	SynProxy bool
@@ -108,6 +113,7 @@ type TopoOptions struct {
 type Topo struct {
 	Lab                      *netns.Lab
 	Client, Director, Switch *netns.NS
+	Router                   *netns.NS // nil unless TopoOptions.ClientMTU
 	Servers                  []*netns.NS
 	ServerNames              []string
 	ServerProgram            string // "nginx" or "vsd lab-server"
@@ -145,6 +151,9 @@ func (o *TopoOptions) defaults() error {
 	}
 	if len(o.Methods) == 0 {
 		o.Methods = []Method{NAT, DR, TUN}
+	}
+	if o.ClientMTU != 0 && (o.ClientMTU < 1280 || o.ClientMTU > 1500) {
+		return fmt.Errorf("lab: client MTU %d: must be 1280..1500 (IPv6 needs 1280)", o.ClientMTU)
 	}
 	return nil
 }
@@ -238,11 +247,19 @@ func (t *Topo) buildNet() error {
 		)
 	}
 	c, d := t.Client, t.Director
+	plugClient := func() error {
+		return must(
+			func() error { return plug(c, "eth0", "c0", "brf") },
+			func() error { return addAddrs(c, "eth0", hostClient, front4, front6) },
+		)
+	}
+	if t.o.ClientMTU > 0 {
+		plugClient = func() error { return t.buildRouter(plug) }
+	}
 	if err := must(
-		func() error { return plug(c, "eth0", "c0", "brf") },
+		plugClient,
 		func() error { return plug(d, "front", "d0", "brf") },
 		func() error { return plug(d, "back", "d1", "brb") },
-		func() error { return addAddrs(c, "eth0", hostClient, front4, front6) },
 		func() error { return addAddrs(d, "front", hostDirector, front4, front6) },
 		func() error { return addAddrs(d, "back", hostDirector, back4, back6) },
 		// The director's kernel forwards nothing: vsd does.
@@ -299,6 +316,9 @@ func (t *Topo) buildNet() error {
 		); err != nil {
 			return err
 		}
+	}
+	if t.o.ClientMTU > 0 {
+		return t.routeToClient()
 	}
 	return nil
 }
