@@ -26,9 +26,10 @@ import (
 // conntrack table's peak, its drops and the machine's CPU, for
 // docs/DEFENSES.md. At 30,000 SYNs/s at least 99 % of the requests must
 // succeed and the conntrack table must have grown by at least a quarter of
-// the flood's packets. `make flood` (FLOOD=long) runs it at vsflood's
-// maximum rate from 1,000,000 sources for 60 s, where only the figures are
-// checked for being read, not for a target.
+// the flood's packets (or nearly filled: nf_conntrack_max is global and
+// not raised here). `make flood` (FLOOD=long) runs it at vsflood's
+// maximum rate from 1,000,000 sources for 60 s, where only the table's
+// growth is checked; the requests are reported, not held to a target.
 func TestSYNFloodNft(t *testing.T) {
 	o := floodOptions{rate: 30000, duration: 8 * time.Second, sources: 500000}
 	long := os.Getenv("FLOOD") == "long"
@@ -143,12 +144,14 @@ func TestSYNFloodNft(t *testing.T) {
 		}
 	}
 	diff := map[string]uint64{}
-	for _, k := range []string{"insert", "insert_failed", "drop", "early_drop", "invalid", "search_restart"} {
+	for _, k := range []string{"insert_failed", "drop", "early_drop", "invalid"} {
 		diff[k] = stats1[k] - stats0[k]
 	}
 	t.Logf("conntrack: peak %d entries (nf_conntrack_max %d, %d before the flood); during the flood %v", peak, ctMax, count0, diff)
 	t.Logf("CPU: %s", machineBusy(cpu0, cpu1))
-	if peak-count0 < int64(fd.res.Packets/4) {
+	// A long flood fills the table (then conntrack evicts unassured
+	// entries: early_drop), so the growth is capped by nf_conntrack_max.
+	if want := min(int64(fd.res.Packets/4), (ctMax-count0)*9/10); peak-count0 < want {
 		t.Errorf("conntrack grew by only %d entries under %d SYNs from %d sources", peak-count0, fd.res.Packets, o.sources)
 	}
 	if !long && fd.res.Packets < uint64(o.duration.Seconds()*float64(o.rate)*0.9) {
