@@ -73,6 +73,7 @@ func runSYNFlood(t *testing.T, o floodOptions) {
 		err error
 	}
 	done := make(chan floodDone, 1)
+	t.Logf("CPU before the flood: %s", cpuBaseline())
 	cpu0, _ := netns.CPUBusy()
 	vsdCPU0, _ := procCPU(topo.VSD.Pid())
 	go func() {

@@ -94,6 +94,7 @@ func TestSYNFloodNft(t *testing.T) {
 			}
 		}
 	}()
+	t.Logf("CPU before the flood: %s", cpuBaseline())
 	cpu0, err := netns.CPUBusy()
 	if err != nil {
 		t.Fatal(err)
@@ -314,6 +315,21 @@ func machineBusy(before, after []netns.CPUTimes) string {
 	}
 	return fmt.Sprintf("machine %.0f %% busy (%d CPUs, %.1f CPU-s of %.1f)", 100*float64(busy)/float64(total),
 		len(after), busy.Seconds(), total.Seconds())
+}
+
+// cpuBaseline is machineBusy over 2 s with nothing of the test's running:
+// the other work on the machine, to read the flood's figure against.
+func cpuBaseline() string {
+	a, err := netns.CPUBusy()
+	if err != nil {
+		return err.Error()
+	}
+	time.Sleep(2 * time.Second)
+	b, err := netns.CPUBusy()
+	if err != nil {
+		return err.Error()
+	}
+	return machineBusy(a, b)
 }
 
 // procCPU is the user+system CPU time process pid has used.
