@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ type seedNSResult struct {
 var (
 	seedNSPackets = []uint64{1000, 2000, 4000, 8000, 16000}
 	seedNSSrcnum  = uint64(1000)
+	seedNSSrcNet  = "10.128.0.0/9"
 )
 
 // TestSeedFloodNS reproduces the seed's testlvs experiments (the LVS
@@ -64,15 +66,35 @@ func TestSeedFloodNS(t *testing.T) {
 		{"drop_packet=3", "  drop_packet: 3\n", 0},
 		{"secure_tcp=3, syn_recv 10 s", "  secure_tcp: 3\n", 10},
 	}
-	results := make([]seedNSResult, len(strategies))
-	t.Run("runs", func(t *testing.T) {
-		for i, s := range strategies {
-			t.Run(strings.SplitN(s.name, ",", 2)[0], func(t *testing.T) {
-				t.Parallel()
-				results[i] = seedNSRun(t, fmt.Sprintf("vsdseedns%d", i), s, watch)
-			})
+	// The four labs are built one after the other (building them at
+	// once overloads `ip` on this 2 vCPU machine), then flooded and
+	// watched at once, each in its own goroutine (parallel subtests would
+	// be held to -parallel, GOMAXPROCS by default).
+	exe := vsdBinary(t)
+	topos := make([]*Topo, len(strategies))
+	for i, s := range strategies {
+		topo, err := seedNSLab(t, exe, fmt.Sprintf("vsdseedns%d", i), s)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
 		}
-	})
+		topos[i] = topo
+	}
+	results := make([]seedNSResult, len(strategies))
+	errs := make([]error, len(strategies))
+	var wg sync.WaitGroup
+	for i := range strategies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = seedNSRun(topos[i], watch)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("%s: %v", strategies[i].name, err)
+		}
+	}
 	if t.Failed() {
 		return
 	}
@@ -123,55 +145,74 @@ func TestSeedFloodNS(t *testing.T) {
 	}
 }
 
-// seedNSRun builds a lab for strategy s, floods it and samples the NAT
-// service's entries.
-func seedNSRun(t *testing.T, prefix string, s seedNSStrategy, watch []time.Duration) seedNSResult {
+// seedNSLab builds the lab for strategy s; t's cleanup removes it.
+func seedNSLab(t *testing.T, exe, prefix string, s seedNSStrategy) (*Topo, error) {
 	extra := ""
 	if s.tunables != "" {
 		extra = "tunables:\n" + s.tunables
 	}
-	topo := buildTopo(t, TopoOptions{Prefix: prefix, Server: "go", Servers: 2, Methods: []Method{NAT}, ExtraConfig: extra})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := api.NewClient(topo.Socket)
-	defer c.Close()
+	topo, err := BuildTopo(ctx, TopoOptions{Exe: exe, Prefix: prefix, Server: "go", Servers: 2, Methods: []Method{NAT}, ExtraConfig: extra})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() {
+		if t.Failed() && topo.VSD != nil {
+			t.Logf("%s: vsd log:\n%s", s.name, topo.VSD.Log())
+		}
+		if err := topo.Close(); err != nil {
+			t.Errorf("removing the lab %s: %v", prefix, err)
+		}
+	})
 	if s.synRecv > 0 {
+		c := api.NewClient(topo.Socket)
+		defer c.Close()
 		if err := c.Apply(ctx, api.Op{Kind: api.SetTunable, Tunable: &api.Tunable{Name: "timeout_tcp_syn_recv", Value: int64(s.synRecv)}}); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	const srcNet = "10.128.0.0/9"
 	// The HOWTO's show_traffic.sh: the real servers reject the flood's
 	// network, so they answer no SYN and the entries stay half-open.
 	for _, rs := range topo.Servers {
 		if err := must(
-			func() error { return rs.IP("route", "add", "unreachable", srcNet, "table", "100") },
-			func() error { return rs.IP("route", "add", "unreachable", srcNet) },
+			func() error { return rs.IP("route", "add", "unreachable", seedNSSrcNet, "table", "100") },
+			func() error { return rs.IP("route", "add", "unreachable", seedNSSrcNet) },
 		); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	src, err := flood.ParseRange(srcNet)
+	return topo, nil
+}
+
+// seedNSRun floods topo's NAT service and samples its entries (in its own
+// goroutine: errors are returned).
+func seedNSRun(topo *Topo, watch []time.Duration) (seedNSResult, error) {
+	var r seedNSResult
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := api.NewClient(topo.Socket)
+	defer c.Close()
+	src, err := flood.ParseRange(seedNSSrcNet)
 	if err != nil {
-		t.Fatal(err)
+		return r, err
 	}
 	svc := api.ServiceKey{Protocol: api.TCP, Addr: VIP(NAT, false), Port: topo.o.Port}
-	entries := func() (all, inact int) {
+	entries := func() (all, inact int, err error) {
 		tab, err := c.Table(ctx)
 		if err != nil {
-			t.Fatal(err)
+			return 0, 0, err
 		}
 		sv := tab.Find(svc)
 		if sv == nil {
-			t.Fatalf("no service %v in vsd's table", svc)
+			return 0, 0, fmt.Errorf("no service %v in vsd's table", svc)
 		}
 		for _, d := range sv.Dests {
 			all += int(d.ActiveConns + d.InactConns)
 			inact += int(d.InactConns)
 		}
-		return all, inact
+		return all, inact, nil
 	}
-	var r seedNSResult
 	var sent uint64
 	for _, upTo := range seedNSPackets {
 		// Sources are taken in order from the first, one port each, so a
@@ -180,22 +221,30 @@ func seedNSRun(t *testing.T, prefix string, s seedNSStrategy, watch []time.Durat
 			Kind: flood.KindSYN, Rate: 10000, Packets: upTo - sent}
 		var res flood.Result
 		if err := topo.Client.Do(func() error { var err error; res, err = flood.Run(ctx, cfg, nil); return err }); err != nil {
-			t.Fatalf("vsflood: %v", err)
+			return r, fmt.Errorf("vsflood: %w", err)
 		}
 		if res.Packets != upTo-sent {
-			t.Fatalf("vsflood sent %d of %d packets", res.Packets, upTo-sent)
+			return r, fmt.Errorf("vsflood sent %d of %d packets", res.Packets, upTo-sent)
 		}
 		sent = upTo
 		time.Sleep(50 * time.Millisecond) // the last frames through vsd
-		n, _ := entries()
+		n, _, err := entries()
+		if err != nil {
+			return r, err
+		}
 		r.during = append(r.during, n)
 	}
 	end := time.Now()
-	_, r.inact = entries()
+	if _, r.inact, err = entries(); err != nil {
+		return r, err
+	}
 	for _, w := range watch {
 		time.Sleep(time.Until(end.Add(w)))
-		n, _ := entries()
+		n, _, err := entries()
+		if err != nil {
+			return r, err
+		}
 		r.after = append(r.after, n)
 	}
-	return r
+	return r, nil
 }
