@@ -13,7 +13,7 @@ help:
 	@echo "make run          build vsd and run vsd lab: a whole LVS in network namespaces (root; else the simulated one)"
 	@echo "make sim          build vsd and run the simulated LVS scenario (vsd sim)"
 	@echo "make test         everything CI runs: gofmt, vet, unit + root integration tests with -race, benchmark smoke, short fuzzing"
-	@echo "make flood        the SYN flood test at full size: vsflood at max rate, 1M sources, 60 s (root)"
+	@echo "make flood        the SYN flood tests at full size (vsd and nftables: max rate, 1M sources, 60 s) and the testlvs runs (root)"
 	@echo "make bench-datapath  the side-by-side datapath benchmark in namespaces (root, ~15 minutes)"
 	@echo "make bench        the benchmarks quoted in docs/BENCHMARKS.md (minutes)"
 	@echo "make bench-table  connection-table memory and lookup at 10M entries (needs ~8 GiB, minutes)"
@@ -76,10 +76,12 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/packet ./internal/forward ./internal/state ./internal/sched ./internal/director
 	$(GO) test -run '^$$' -bench 'Lookup|Insert|Memory1M' -benchmem -count 3 ./internal/conntrack
 
-# The issue #5 flood test at full size: vsflood at its maximum rate from
-# 1,000,000 spoofed sources for 60 s against a NAT service (root).
+# The issue #5 flood tests at full size: vsflood at its maximum rate from
+# 1,000,000 spoofed sources for 60 s against a NAT service, against vsd
+# and against the kernel's nftables DNAT, and the seed's testlvs runs
+# watched past their 60 s timeout (root).
 flood: deps
-	FLOOD=long $(GO) test -run 'TestSYNFlood' -count=1 -v -timeout 10m ./internal/lab
+	FLOOD=long $(GO) test -run 'TestSYNFlood|TestSeedFloodNS' -count=1 -v -timeout 15m ./internal/lab
 
 bench-datapath: deps build
 	$(GO) build -o $(BIN)/vsbench ./cmd/vsbench && ./$(BIN)/vsbench datapath --vsd ./$(BIN)/vsd

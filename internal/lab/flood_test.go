@@ -12,6 +12,7 @@ import (
 
 	"github.com/vsd/vsd/api"
 	"github.com/vsd/vsd/internal/flood"
+	"github.com/vsd/vsd/internal/netns"
 )
 
 // floodOptions are one SYN flood test: rate (0 = vsflood's maximum),
@@ -72,6 +73,9 @@ func runSYNFlood(t *testing.T, o floodOptions) {
 		err error
 	}
 	done := make(chan floodDone, 1)
+	t.Logf("CPU before the flood: %s", cpuBaseline())
+	cpu0, _ := netns.CPUBusy()
+	vsdCPU0, _ := procCPU(topo.VSD.Pid())
 	go func() {
 		res, err := fl.Run(ctx, nil)
 		done <- floodDone{res, err}
@@ -97,9 +101,12 @@ func runSYNFlood(t *testing.T, o floodOptions) {
 	}
 	rss := vsdRSS(t, topo)
 	fd := <-done
+	cpu1, _ := netns.CPUBusy()
+	vsdCPU1, _ := procCPU(topo.VSD.Pid())
 	if fd.err != nil {
 		t.Fatalf("vsflood: %v", fd.err)
 	}
+	t.Logf("CPU: %s; vsd %.1f CPU-s", machineBusy(cpu0, cpu1), (vsdCPU1 - vsdCPU0).Seconds())
 	st, err := topo.Status()
 	if err != nil {
 		t.Fatal(err)
