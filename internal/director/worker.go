@@ -51,7 +51,7 @@ type Worker struct {
 	dropper defense.Dropper // the drop_packet defense's count
 	defSeen *defense.State  // the defense state dropper was set from
 
-	ic icmpState // ICMP errors: quoted-packet scratch, generated-error rate
+	ic   icmpState // ICMP errors: quoted-packet scratch, generated-error rate
 	frag fragState // fragments: the first's key, the outbox (frag.go)
 }
 
