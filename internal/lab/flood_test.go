@@ -57,29 +57,11 @@ func runSYNFlood(t *testing.T, o floodOptions) {
 		t.Fatal(err)
 	}
 
-	src, err := flood.ParseRange("10.128.0.0/9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := flood.Config{Dev: "eth0", Src: src, SrcNum: o.sources, Dst: netip.AddrPortFrom(VIP(NAT, false), topo.o.Port),
-		Kind: flood.KindSYN, Rate: o.rate, Duration: o.duration}
-	var fl *flood.Flooder
-	if err := topo.Client.Do(func() error { var err error; fl, err = flood.Open(cfg); return err }); err != nil {
-		t.Fatalf("vsflood: %v", err)
-	}
-	defer fl.Close()
-	type floodDone struct {
-		res flood.Result
-		err error
-	}
-	done := make(chan floodDone, 1)
+	fl := openSYNFlood(t, topo, o)
 	t.Logf("CPU before the flood: %s", cpuBaseline())
 	cpu0, _ := netns.CPUBusy()
 	vsdCPU0, _ := procCPU(topo.VSD.Pid())
-	go func() {
-		res, err := fl.Run(ctx, nil)
-		done <- floodDone{res, err}
-	}()
+	done := runFlood(ctx, fl)
 
 	// Real clients while the flood runs, spread over its length.
 	time.Sleep(o.duration / 8)
@@ -137,6 +119,41 @@ func runSYNFlood(t *testing.T, o floodOptions) {
 	if fd.res.Packets < uint64(o.duration.Seconds()*float64(o.rate)*0.9) {
 		t.Errorf("vsflood sent only %d packets", fd.res.Packets)
 	}
+}
+
+// openSYNFlood opens vsflood in the client namespace: SYNs at the NAT
+// VIP from o.sources spoofed addresses of 10.128.0.0/9, at o.rate for
+// o.duration. It is closed when the test ends.
+func openSYNFlood(t *testing.T, topo *Topo, o floodOptions) *flood.Flooder {
+	t.Helper()
+	src, err := flood.ParseRange("10.128.0.0/9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := flood.Config{Dev: "eth0", Src: src, SrcNum: o.sources, Dst: netip.AddrPortFrom(VIP(NAT, false), topo.o.Port),
+		Kind: flood.KindSYN, Rate: o.rate, Duration: o.duration}
+	var fl *flood.Flooder
+	if err := topo.Client.Do(func() error { var err error; fl, err = flood.Open(cfg); return err }); err != nil {
+		t.Fatalf("vsflood: %v", err)
+	}
+	t.Cleanup(func() { fl.Close() })
+	return fl
+}
+
+// floodDone is how a flood run ended.
+type floodDone struct {
+	res flood.Result
+	err error
+}
+
+// runFlood runs fl in the background; its result arrives on the channel.
+func runFlood(ctx context.Context, fl *flood.Flooder) <-chan floodDone {
+	done := make(chan floodDone, 1)
+	go func() {
+		res, err := fl.Run(ctx, nil)
+		done <- floodDone{res, err}
+	}()
+	return done
 }
 
 // vsdRSS reads the resident memory of the lab's vsd.

@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vsd/vsd/internal/flood"
 	"github.com/vsd/vsd/internal/netns"
 )
 
@@ -62,17 +60,7 @@ func TestSYNFloodNft(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	src, err := flood.ParseRange("10.128.0.0/9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := flood.Config{Dev: "eth0", Src: src, SrcNum: o.sources, Dst: netip.AddrPortFrom(VIP(NAT, false), topo.o.Port),
-		Kind: flood.KindSYN, Rate: o.rate, Duration: o.duration}
-	var fl *flood.Flooder
-	if err := topo.Client.Do(func() error { var err error; fl, err = flood.Open(cfg); return err }); err != nil {
-		t.Fatalf("vsflood: %v", err)
-	}
-	defer fl.Close()
+	fl := openSYNFlood(t, topo, o)
 
 	// The conntrack count, sampled every 200 ms until the flood ends.
 	var peak int64
@@ -99,15 +87,7 @@ func TestSYNFloodNft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type floodDone struct {
-		res flood.Result
-		err error
-	}
-	done := make(chan floodDone, 1)
-	go func() {
-		res, err := fl.Run(ctx, nil)
-		done <- floodDone{res, err}
-	}()
+	done := runFlood(ctx, fl)
 	time.Sleep(o.duration / 8)
 	legit := map[Method]*LoadResult{}
 	for _, m := range []Method{NAT, DR} {

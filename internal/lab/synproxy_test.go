@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vsd/vsd/internal/flood"
 )
 
 // TestSYNFloodSynProxy: the NAT service has syn_proxy on (SYN cookies). A
@@ -71,26 +69,8 @@ func TestSYNFloodSynProxy(t *testing.T) {
 		t.Errorf("only %d proxied joins for %d proxied connections", before.Events["syn_proxy_open"], np)
 	}
 
-	src, err := flood.ParseRange("10.128.0.0/9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := flood.Config{Dev: "eth0", Src: src, SrcNum: o.sources, Dst: netip.AddrPortFrom(VIP(NAT, false), topo.o.Port),
-		Kind: flood.KindSYN, Rate: o.rate, Duration: o.duration}
-	var fl *flood.Flooder
-	if err := topo.Client.Do(func() error { var err error; fl, err = flood.Open(cfg); return err }); err != nil {
-		t.Fatalf("vsflood: %v", err)
-	}
-	defer fl.Close()
-	type floodDone struct {
-		res flood.Result
-		err error
-	}
-	done := make(chan floodDone, 1)
-	go func() {
-		res, err := fl.Run(ctx, nil)
-		done <- floodDone{res, err}
-	}()
+	fl := openSYNFlood(t, topo, o)
+	done := runFlood(ctx, fl)
 	time.Sleep(o.duration / 8)
 	var peak int64
 	legit, err := topo.Fetch(ctx, proxied, 400, 4, false)
