@@ -48,6 +48,7 @@ type fragState struct {
 	val      frag.Value    // the recorded decision
 	from     int           // outbox index of the first fragment released by it
 	p        packet.Parsed // decode of an outbox frame
+	piece    packet.Parsed // decode of a piece a tunnel packet was cut into (tunnel)
 	out      outbox
 }
 
@@ -187,6 +188,11 @@ func (w *Worker) fragDone(f *link.Frame, b *batch) {
 	saved := w.p
 	for i := from; i < to; i++ {
 		of := &fs.out.frames[i]
+		if of.Action == link.Tx {
+			// Not a released fragment: a further piece the first
+			// fragment itself was cut into (tunnel re-fragmenting).
+			continue
+		}
 		w.p = &fs.p
 		if packet.Decode(of.Bytes(), w.p) != packet.OK || w.p.Flags&packet.FlagNonFirstFrag == 0 {
 			w.drop(of, b, ReasonMalformed) // cannot happen: it was decoded when held

@@ -461,7 +461,7 @@ func TestFragmentOut(t *testing.T) {
 	te.addDest(kDR, 1, service.DestParams{Addr: families[0].rip(1), Port: 53, Weight: 1, Method: service.Route})
 	te.addDest(kTUN, 2, service.DestParams{Addr: families[0].rip(2), Port: 54, Weight: 1, Method: service.Tunnel})
 	tu := DefaultTunables()
-	tu.PMTUDisc = false // tunnels clear DF: the kernel fragments the outer packet
+	tu.PMTUDisc = false // tunnels never set DF on the outer header
 	e.SetTunables(tu)
 
 	// Router alert (copied) and a timestamp option (not copied), 12 bytes.
@@ -493,17 +493,22 @@ func TestFragmentOut(t *testing.T) {
 			}
 		}
 		if via == "TUN" {
-			// The outer packet was fragmented: reassemble it, then the
-			// inner one is whole.
-			p, dg := reassemble(t, sent)
-			if netip.AddrFrom16(p.Dst).Unmap() != families[0].rip(2) || p.Proto != packet.ProtoIPIP {
-				t.Fatalf("TUN: outer %v proto %d", netip.AddrFrom16(p.Dst).Unmap(), p.Proto)
+			// The inner packet was fragmented before encapsulation:
+			// every frame is a whole IPIP packet to the real server
+			// (so the decapsulator needs no reassembly), and the inner
+			// fragments reassemble to the original datagram.
+			inner := make([][]byte, len(sent))
+			for i, f := range sent {
+				outer := packet.IPv4(f[14:34])
+				if outer.Protocol() != packet.ProtoIPIP || netip.AddrFrom4(outer.Destination()) != families[0].rip(2) ||
+					outer.MF() || outer.FragmentOffset() != 0 || !outer.IsChecksumValid() {
+					t.Fatalf("TUN: frame %d: outer %x", i, f[14:34])
+				}
+				inner[i] = append(append([]byte(nil), f[:14]...), f[34:]...)
 			}
-			if !bytes.Equal(dg[12:], in[14+12:]) || dg[8] != 63 || !packet.IPv4(dg).IsChecksumValid() {
-				t.Fatal("TUN: inner packet differs")
-			}
-			if hl := int(sent[1][14]&15) * 4; hl != 20 {
-				t.Fatalf("TUN: later fragment header %d bytes", hl)
+			p, dg := reassemble(t, inner)
+			if p.Proto != packet.ProtoUDP || !bytes.Equal(dg, in[14+32:]) {
+				t.Fatal("TUN: the inner fragments do not reassemble to the datagram")
 			}
 			continue
 		}
@@ -584,5 +589,50 @@ func TestFragmentAllocs(t *testing.T) {
 		if n != 0 || len(te.w.Outbox()) != 2 {
 			t.Fatalf("%v: held and released: %v allocations, %d released", m, n, len(te.w.Outbox()))
 		}
+	}
+}
+
+// TestTunnelRefragments: full-size IPv4 fragments of a client's datagram
+// (DF clear) do not fit a 1500-byte link to a tunnel real server once the
+// IPIP header is added: the director fragments each one further before it
+// encapsulates, so every frame is a whole IPIP packet that fits, in order
+// and out of order, and the inner pieces reassemble to the datagram.
+func TestTunnelRefragments(t *testing.T) {
+	for _, order := range []string{"in_order", "reversed"} {
+		t.Run(order, func(t *testing.T) {
+			neigh := staticNeighbors{cip4: clientMAC}
+			e, err := New(Config{Ports: []Port{{MAC: dirMAC, Addr4: dir4, Addr6: dir6, MTU: 1500}}, Neighbors: neigh})
+			if err != nil {
+				t.Fatal(err)
+			}
+			te := &testEngine{t: t, e: e, w: e.NewWorker(), set: service.NewSet(sched.New), neigh: neigh, now: 1e12}
+			k := service.Key{Proto: packet.ProtoUDP, Addr: vip4, Port: 53}
+			te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+			rip := families[0].rip(1)
+			te.addDest(k, 1, service.DestParams{Addr: rip, Port: 53, Weight: 1, Method: service.Tunnel})
+			whole := bigUDP(clientMAC, dirMAC, ap(cip4, 4444), ap(vip4, 53), 4000, 0x1234)
+			frags := split(whole, 1480, 0)
+			if order == "reversed" {
+				frags[0], frags[2] = frags[2], frags[0]
+			}
+			sent, _ := te.run(frags...)
+			if len(sent) != 5 {
+				t.Fatalf("%d frames sent, want 5 (counters %+v)", len(sent), te.e.Counters())
+			}
+			inner := make([][]byte, len(sent))
+			for i, f := range sent {
+				outer := packet.IPv4(f[14:34])
+				if len(f)-14 > 1500 || outer.Protocol() != packet.ProtoIPIP || outer.MF() || outer.FragmentOffset() != 0 ||
+					netip.AddrFrom4(outer.Destination()) != rip || !outer.IsChecksumValid() {
+					t.Fatalf("frame %d: %d bytes, outer %x", i, len(f), f[14:34])
+				}
+				inner[i] = append(append([]byte(nil), f[:14]...), f[34:]...)
+			}
+			p, dg := reassemble(t, inner)
+			udpOK(t, &p, dg)
+			if !bytes.Equal(dg[8:], whole[14+20+8:]) {
+				t.Fatal("the datagram differs")
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vsd/vsd/internal/forward"
 	"github.com/vsd/vsd/internal/link"
+	"github.com/vsd/vsd/internal/packet"
 	"github.com/vsd/vsd/internal/service"
 	"github.com/vsd/vsd/internal/synproxy"
 )
@@ -113,21 +114,62 @@ func (w *Worker) tunnel(f *link.Frame, b *batch, d *service.Dest, icmpErr bool) 
 	} else {
 		o.Src = w.e.port4[port]
 	}
+	overhead := forward.TunnelOverhead(v6, cfg.TunType == service.TunGUE)
+	if m := w.e.ports[port].MTU; m > 0 && !p.V6 && w.ipLen()+overhead > m {
+		// An IPv4 packet that may be fragmented (no DF, or pmtu_disc
+		// off) and does not fit once encapsulated: fragment the inner
+		// packet so that every piece fits with its own outer header.
+		// (Fragmenting the outer packet instead, as the kernel does,
+		// would leave the real server to reassemble before it can
+		// decapsulate, which vsd's decapsulator does not.)
+		first := w.frag.out.n
+		if !w.fragmentOut(f, b, port, m-overhead) {
+			return
+		}
+		for i := first; i < w.frag.out.n; i++ {
+			of := &w.frag.out.frames[i]
+			if of.Action == link.Tx && !w.encap(of, &w.frag.piece, cfg, o, mac, port) {
+				of.Action = link.Drop
+				b.res.Tx--
+				b.res.Drop++
+				inc(&w.cnt.drops[ReasonNoHeadroom], 1)
+			}
+		}
+		if packet.Decode(f.Bytes(), p) != packet.OK {
+			w.drop(f, b, ReasonMalformed)
+			return
+		}
+	}
+	if !w.encap(f, p, cfg, o, mac, port) {
+		w.drop(f, b, ReasonNoHeadroom)
+		return
+	}
+	w.tx(f, b, port)
+}
+
+// encap puts the tunnel header o (of cfg's type) in front of frame f, its
+// packet decoded into p (decoded here for an outbox frame: pass a
+// scratch), and sets the MAC addresses towards the real server. false:
+// no headroom, or the frame could not be decoded.
+func (w *Worker) encap(f *link.Frame, p *packet.Parsed, cfg *service.DestConfig, o forward.Outer, mac [6]byte, port uint16) bool {
+	if p != w.p && packet.Decode(f.Bytes(), p) != packet.OK {
+		return false
+	}
 	w.ipID++
 	o.ID = w.ipID
 	var off, n int
+	var ok bool
 	if cfg.TunType == service.TunGUE {
 		off, n, ok = forward.EncapGUE(f.Buf, f.Off, f.Len, p, o, forward.FlowPort(p), cfg.TunPort, cfg.TunFlags&service.TunFlagCsum != 0)
 	} else {
 		off, n, ok = forward.EncapIPIP(f.Buf, f.Off, f.Len, p, o)
 	}
 	if !ok {
-		w.drop(f, b, ReasonNoHeadroom)
-		return
+		return false
 	}
 	f.Off, f.Len = off, n
 	forward.SetMACs(f.Bytes(), w.e.ports[port].MAC, mac)
-	w.tx(f, b, port)
+	return true
 }
 
 // noDest answers a packet for a service with no usable destination with
