@@ -91,6 +91,14 @@ func (w *Worker) handleICMP(f *link.Frame, b *batch) {
 	if w.icmpFromClient(f, b) || w.icmpFromServer(f, b) {
 		return
 	}
+	if b.snap.Lookup(in.V6, in.Proto, &in.Src, in.SrcPort, 0) != nil {
+		// About a packet from one of our virtual services, but of no
+		// connection (expired, never made, or forged): no socket of the
+		// host's owns that address and port, so it is dropped here
+		// and counted.
+		w.drop(f, b, ReasonICMPErrorNoConn)
+		return
+	}
 	w.pass(f, b, EventICMPUnrelated)
 }
 

@@ -514,7 +514,12 @@ func TestICMPRefused(t *testing.T) {
 				verdict{action: link.Drop, reason: ReasonTTL})
 
 			other := tcpFrame(dirMAC, clientMAC, ap(fam.vip, 80), ap(fam.cip, 4321), packet.TCPAck, "")
-			check("no such connection", icmpFrame(dirMAC, clientMAC, ip, ty.typ, ty.code, 0, quoteOf(other, true)), 0,
+			check("no such connection of a service", icmpFrame(dirMAC, clientMAC, ip, ty.typ, ty.code, 0, quoteOf(other, true)), 0,
+				verdict{action: link.Drop, reason: ReasonICMPErrorNoConn})
+			// About the host's own traffic (not from a virtual service):
+			// the host's business.
+			own := tcpFrame(dirMAC, clientMAC, ap(fam.vip, 22), ap(fam.cip, 4321), packet.TCPAck, "")
+			check("about the host's own traffic", icmpFrame(dirMAC, clientMAC, ip, ty.typ, ty.code, 0, quoteOf(own, true)), 0,
 				verdict{action: link.Pass, event: EventICMPUnrelated})
 			ping := packet.AppendFrame(nil, &packet.Frame{
 				Ethernet: packet.EthernetFields{Src: dirMAC, Dst: clientMAC},
