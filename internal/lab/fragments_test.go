@@ -170,14 +170,10 @@ func runFragCase(topo *Topo, us *udpSinks, c pmtuCase) fragResult {
 			}
 			continue
 		}
-		if c.m == NAT {
-			// Not yet: the steering program gives vsd only the non-first
-			// fragments addressed to a VIP, so the non-first fragments of
-			// a NAT real server's fragmented reply go to the director's
-			// kernel and the echo never comes back (issue #6, open).
-			continue
-		}
-		// The echo, straight from the real server for DR.
+		// The echo, fragmented by the real server's kernel: for DR
+		// straight from the real server, for NAT back through vsd (the
+		// steering program selects the non-first fragments by their
+		// source, the real server).
 		conn.SetReadDeadline(time.Now().Add(fragWait))
 		for {
 			n, err := conn.Read(echo)
@@ -200,9 +196,9 @@ func runFragCase(topo *Topo, us *udpSinks, c pmtuCase) fragResult {
 // TestUDPFragments: UDP datagrams of 4000 bytes — three fragments each,
 // made by the client's kernel — from the client through NAT and DR, IPv4
 // and IPv6, reach the real server the connection table names, every byte
-// intact; for DR the real server's echo (fragmented by its kernel) comes
-// back intact. (NAT echoes and TUN are not covered yet: see the comments
-// below.) Small datagrams through the
+// intact; the real server's echo (fragmented by its kernel) comes back
+// intact. (TUN is not covered yet: see the comment below.) Small
+// datagrams through the
 // same services come first, so a failure of the large ones is the
 // fragments'. Only the first datagram of a service may need a second
 // send: the one that may teach the client a smaller path MTU (TUN's
