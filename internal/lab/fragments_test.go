@@ -230,13 +230,24 @@ func TestUDPFragments(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		conn.Write([]byte{0xff, 0xff, 0xff, 0xff, 's', 'm', 'a', 'l', 'l'})
-		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		// Up to three sends: vsd drops (no_neighbor) a first packet that
+		// comes before it has resolved the real server's MAC.
 		b := make([]byte, 64)
-		n, err := conn.Read(b)
+		var n int
+		var err error
+		for try := 1; try <= 3; try++ {
+			conn.Write([]byte{0xff, 0xff, 0xff, 0xff, 's', 'm', 'a', 'l', 'l'})
+			conn.SetReadDeadline(time.Now().Add(time.Second))
+			if n, err = conn.Read(b); err == nil && n == 9 {
+				if try > 1 {
+					t.Logf("%s: the small datagram came back on send %d", c, try)
+				}
+				break
+			}
+		}
 		conn.Close()
 		if err != nil || n != 9 {
-			t.Fatalf("%s: the lab is broken: a 9-byte datagram did not come back: %d bytes, %v", c, n, err)
+			t.Fatalf("%s: the lab is broken: a 9-byte datagram did not come back (3 sends): %d bytes, %v", c, n, err)
 		}
 		for len(us.reports[c]) > 0 {
 			<-us.reports[c]
