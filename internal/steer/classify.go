@@ -128,18 +128,24 @@ func (c *classifier) emit(p *prog) {
 	p.mark("c6_fraghdr")
 	p.bounds(asm.R7, asm.R8, 8, labelNotOurs)
 	p.emit(
+		asm.LoadMem(asm.R4, asm.R7, 0, asm.Byte), // next header: the protocol of every fragment
 		asm.LoadMem(asm.R5, asm.R7, 2, asm.Half),
 		asm.And.Imm(asm.R5, n16(0xfff8)),
 		asm.JNE.Imm(asm.R5, 0, frag),
-		asm.LoadMem(asm.R4, asm.R7, 0, asm.Byte),
 		asm.Add.Imm(asm.R7, 8),
 	)
 	c.dispatch(p, "c6f", protoICMPv6, false)
 
-	// A non-first fragment: is the destination a VIP?
+	// A non-first fragment (r4: its protocol): is the destination a VIP,
+	// or the source a NAT real server of that protocol, (proto, src, 0)
+	// in the fragment sources? The source key's port is still zero.
 	p.mark(frag)
-	p.emit(asm.StoreImm(asm.RFP, dstKeyOff+1, 0, asm.Byte))
+	p.emit(
+		asm.StoreMem(asm.RFP, srcKeyOff+1, asm.R4, asm.Byte),
+		asm.StoreImm(asm.RFP, dstKeyOff+1, 0, asm.Byte),
+	)
 	p.lookup(c.maps.vips, dstKeyOff, labelOurs)
+	p.lookup(c.maps.fragSrcs, srcKeyOff, labelOurs)
 	p.emit(asm.Ja.Label(labelNotOurs))
 
 	// TCP, UDP, SCTP: ports at 0 (source) and 2 (destination).

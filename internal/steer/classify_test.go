@@ -1,6 +1,7 @@
 package steer
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/vsd/vsd/internal/packet"
@@ -45,6 +46,15 @@ func classCases() []classCase {
 		c("ipv4 non-first fragment to tcp-only vip", frag4(client, vip4b, 8, true), true),
 		c("ipv6 first fragment to service", frag6(protoTCP, cli6, vip6, 80, 0), true),
 		c("ipv6 non-first fragment to vip", frag6(protoTCP, cli6, vip6, 80, 1448), true),
+		c("ipv4 non-first fragment from nat real server", frag4(rs4, client, 1480, false), true),
+		c("ipv4 non-first fragment from nat real server, more", frag4(rs4, client, 1480, true), true),
+		c("ipv4 non-first tcp fragment from nat real server", frag4p(protoTCP, rs4, client, 2960, true), true),
+		c("ipv4 non-first fragment from nat real server over vlan", func() []byte {
+			b := frag4(rs4, client, 1480, false)
+			return append(b[:12:12], append([]byte{0x81, 0x00, 0x00, 0x64}, b[12:]...)...)
+		}(), true),
+		c("ipv6 non-first fragment from nat real server", frag6(protoTCP, rs6, cli6, 1234, 1448), true),
+		c("ipv6 non-first udp fragment from nat real server (port-53 entry)", frag6(protoUDP, rs6u, cli6, 1234, 2896), true),
 		xdpOnly("arp request for vip", arpFrame(1, vip4, false)),
 		xdpOnly("arp request for vip over vlan", arpFrame(1, vip4, true)),
 		xdpOnly("neighbour solicitation for vip", nsFrame(vip6, 255)),
@@ -67,6 +77,18 @@ func classCases() []classCase {
 			return build(f)
 		}(), false),
 		c("ipv6 non-first fragment to other", frag6(protoTCP, cli6, other6, 80, 1448), false),
+		c("ipv4 non-first fragment from other source", frag4(other4, client, 1480, false), false),
+		c("ipv4 non-first fragment from the vip", frag4(vip4, client, 1480, false), false),
+		c("ipv4 non-first sctp fragment from tcp/udp real server", frag4p(protoSCTP, rs4, client, 1480, false), false),
+		c("ipv4 non-first icmp fragment from real server", frag4p(protoICMP, rs4, client, 1480, false), false),
+		c("ipv6 non-first fragment from other source", frag6(protoTCP, other6, cli6, 1234, 1448), false),
+		c("ipv6 non-first udp fragment from tcp-only real server", frag6(protoUDP, rs6, cli6, 1234, 1448), false),
+		c("ipv6 non-first tcp fragment from udp-only real server", frag6(protoTCP, rs6u, cli6, 1234, 1448), false),
+		c("ipv6 non-first fragment from real server, family mismatch", frag6(protoUDP,
+			netip.AddrFrom16(rs4.As16()), cli6, 1234, 1448), false),
+		c("tcp6 reply from real server, other port", build(l4Frame(protoTCP, rs6, 81, cli6, 1234)), false),
+		c("udp6 reply from udp real server, other port", build(l4Frame(protoUDP, rs6u, 54, cli6, 1234)), false),
+		c("ipv4 first fragment from real server, other port", frag4p(protoTCP, rs4, client, 0, true), false),
 		c("ipv6 first fragment other port", frag6(protoTCP, cli6, vip6, 81, 0), false),
 		c("arp request for other", arpFrame(1, other4, false), false),
 		c("arp reply for vip", arpFrame(2, vip4, false), false),

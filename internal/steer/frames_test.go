@@ -67,12 +67,19 @@ func withVLAN(f *packet.Frame) *packet.Frame {
 	return f
 }
 
-// frag4 is an IPv4 fragment at byte offset off (MF set when more).
+// frag4 is an IPv4 UDP fragment at byte offset off (MF set when more).
 func frag4(src, dst netip.Addr, off uint16, more bool) []byte {
-	f := l4Frame(protoUDP, src, 1234, dst, 53)
+	return frag4p(protoUDP, src, dst, off, more)
+}
+
+// frag4p is frag4 for protocol proto (a non-first fragment of any
+// protocol; a first one of TCP, UDP or SCTP, to port 53).
+func frag4p(proto uint8, src, dst netip.Addr, off uint16, more bool) []byte {
+	f := l4Frame(proto, src, 1234, dst, 53)
 	f.IPv4.FragOffset, f.IPv4.MF = off, more
-	if off != 0 { // a non-first fragment carries payload, not the UDP header
-		f.UDP, f.IPv4.Protocol, f.Payload = nil, packet.ProtoUDP, make([]byte, 16)
+	if off != 0 { // a non-first fragment carries payload, not the transport header
+		f.TCP, f.UDP, f.SCTP = nil, nil, nil
+		f.IPv4.Protocol, f.Payload = packet.Proto(proto), make([]byte, 16)
 	}
 	return build(f)
 }

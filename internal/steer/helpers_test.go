@@ -20,7 +20,8 @@ var (
 	vip4b  = netip.MustParseAddr("10.0.0.81") // TCP port-0 service only
 	vip6   = netip.MustParseAddr("2001:db8::80")
 	rs4    = netip.MustParseAddr("10.0.1.3")
-	rs6    = netip.MustParseAddr("2001:db8:1::3")
+	rs6    = netip.MustParseAddr("2001:db8:1::3") // TCP (and ICMPv6) only
+	rs6u   = netip.MustParseAddr("2001:db8:1::4") // UDP port 53 only
 	client = netip.MustParseAddr("192.0.2.7")
 	cli6   = netip.MustParseAddr("2001:db8:ffff::7")
 	other4 = netip.MustParseAddr("10.0.0.99")
@@ -46,6 +47,7 @@ func testMatch() Match {
 			{Proto: protoICMP, Addr: rs4},
 			{Proto: protoTCP, Addr: rs6, Port: 80},
 			{Proto: protoICMPv6, Addr: rs6},
+			{Proto: protoUDP, Addr: rs6u, Port: 53},
 		},
 		VIPs: []netip.Addr{vip4, vip4b, vip6},
 	}

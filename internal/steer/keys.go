@@ -72,8 +72,11 @@ func (e Endpoint) String() string {
 // Services are matched against (proto, destination, destination port),
 // Replies against (proto, source, source port), VIPs against the
 // destination of non-first fragments and the target of ARP requests and
-// neighbour solicitations. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is
-// an IPv6 address here: it matches IPv6 headers carrying it.
+// neighbour solicitations. Every TCP, UDP or SCTP entry of Replies also
+// selects the non-first fragments of that protocol from its address,
+// whatever the port (the fragment sources map, derived by Maps.Update). An
+// IPv4-mapped IPv6 address (::ffff:a.b.c.d) is an IPv6 address here: it
+// matches IPv6 headers carrying it.
 type Match struct {
 	Services, Replies []Endpoint
 	VIPs              []netip.Addr
@@ -100,27 +103,52 @@ func endpointKey(e Endpoint) (key, error) {
 	return makeKey(e.Proto, a, e.Port), nil
 }
 
-// keySets turns a Match into the three key sets, validating every entry.
-func (m *Match) keySets(capacity int) (svc, rep, vip map[key]struct{}, err error) {
-	svc, err = endpointSet("service", m.Services, capacity)
+// keySets are the contents of the four match maps.
+type keySets struct {
+	services, replies, vips, fragSrcs map[key]struct{}
+}
+
+// keySets turns a Match into the key sets, validating every entry.
+func (m *Match) keySets(capacity int) (keySets, error) {
+	var ks keySets
+	var err error
+	ks.services, err = endpointSet("service", m.Services, capacity)
 	if err != nil {
-		return nil, nil, nil, err
+		return keySets{}, err
 	}
-	rep, err = endpointSet("reply", m.Replies, capacity)
+	ks.replies, err = endpointSet("reply", m.Replies, capacity)
 	if err != nil {
-		return nil, nil, nil, err
+		return keySets{}, err
 	}
-	vip = make(map[key]struct{}, len(m.VIPs))
+	ks.vips = make(map[key]struct{}, len(m.VIPs))
 	for _, a := range m.VIPs {
 		if !a.IsValid() {
-			return nil, nil, nil, fmt.Errorf("steer: VIP: invalid (zero) address")
+			return keySets{}, fmt.Errorf("steer: VIP: invalid (zero) address")
 		}
-		vip[vipKey(a.WithZone(""))] = struct{}{}
+		ks.vips[vipKey(a.WithZone(""))] = struct{}{}
 	}
-	if len(vip) > capacity {
-		return nil, nil, nil, fmt.Errorf("steer: %d VIPs exceed the maps' capacity of %d", len(vip), capacity)
+	if len(ks.vips) > capacity {
+		return keySets{}, fmt.Errorf("steer: %d VIPs exceed the maps' capacity of %d", len(ks.vips), capacity)
 	}
-	return svc, rep, vip, nil
+	ks.fragSrcs = fragSrcSet(ks.replies) // no larger than replies
+	return ks, nil
+}
+
+// fragSrcSet derives the fragment sources from the reply keys: (proto,
+// address, port 0) of every TCP, UDP or SCTP key. They live in a map of
+// their own because a port-0 key in Replies would select every packet of
+// that protocol from the real server (its own connections through a
+// director that is its gateway too), not only the fragments of replies.
+func fragSrcSet(replies map[key]struct{}) map[key]struct{} {
+	s := make(map[key]struct{}, len(replies))
+	for k := range replies {
+		switch k[1] {
+		case protoTCP, protoUDP, protoSCTP:
+			k[2], k[3] = 0, 0
+			s[k] = struct{}{}
+		}
+	}
+	return s
 }
 
 func endpointSet(what string, eps []Endpoint, capacity int) (map[key]struct{}, error) {

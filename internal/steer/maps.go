@@ -12,18 +12,20 @@ import (
 // MaxCapacity bounds NewMaps' capacity (entries per map).
 const MaxCapacity = 1 << 20
 
-// Maps holds the match maps (Services, Replies, VIPs: BPF hash maps with
-// 20-byte keys, see the package doc) that every Steering and Guard built on
-// it reads. Update may be called from any goroutine; calls are serialised.
+// Maps holds the match maps (Services, Replies, VIPs and the fragment
+// sources derived from Replies: BPF hash maps with 20-byte keys, see the
+// package doc) that every Steering and Guard built on it reads. Update may
+// be called from any goroutine; calls are serialised.
 type Maps struct {
 	mu       sync.Mutex // serialises Update and Close
 	capacity int
 	services *ebpf.Map
 	replies  *ebpf.Map
 	vips     *ebpf.Map
+	fragSrcs *ebpf.Map // (proto, NAT real server, port 0): non-first fragments from it
 }
 
-// NewMaps creates the three match maps, each able to hold capacity keys
+// NewMaps creates the four match maps, each able to hold capacity keys
 // (1..MaxCapacity). The kernel maps are twice that size, so an Update can
 // insert every new key before it deletes the old ones; they are not
 // preallocated (BPF_F_NO_PREALLOC), so memory follows the entries in use.
@@ -35,7 +37,7 @@ func NewMaps(capacity int) (*Maps, error) {
 	for _, x := range []struct {
 		name string
 		p    **ebpf.Map
-	}{{"vsd_services", &m.services}, {"vsd_replies", &m.replies}, {"vsd_vips", &m.vips}} {
+	}{{"vsd_services", &m.services}, {"vsd_replies", &m.replies}, {"vsd_vips", &m.vips}, {"vsd_frag_srcs", &m.fragSrcs}} {
 		bm, err := ebpf.NewMap(&ebpf.MapSpec{
 			Name:       x.name,
 			Type:       ebpf.Hash,
@@ -64,7 +66,7 @@ func (m *Maps) Capacity() int { return m.capacity }
 // part-way leaves a superset or subset of the two sets and is reported; a
 // later successful Update repairs it.
 func (m *Maps) Update(want Match) error {
-	svc, rep, vip, err := want.keySets(m.capacity)
+	ks, err := want.keySets(m.capacity)
 	if err != nil {
 		return err
 	}
@@ -77,7 +79,8 @@ func (m *Maps) Update(want Match) error {
 		name string
 		bm   *ebpf.Map
 		want map[key]struct{}
-	}{{"services", m.services, svc}, {"replies", m.replies, rep}, {"vips", m.vips, vip}} {
+	}{{"services", m.services, ks.services}, {"replies", m.replies, ks.replies}, {"vips", m.vips, ks.vips},
+		{"fragment sources", m.fragSrcs, ks.fragSrcs}} {
 		if err := syncMap(x.bm, x.want); err != nil {
 			return fmt.Errorf("steer: update %s map: %w", x.name, err)
 		}
@@ -131,7 +134,7 @@ func (m *Maps) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error
-	for _, p := range []**ebpf.Map{&m.services, &m.replies, &m.vips} {
+	for _, p := range []**ebpf.Map{&m.services, &m.replies, &m.vips, &m.fragSrcs} {
 		if *p != nil {
 			errs = append(errs, (*p).Close())
 			*p = nil

@@ -42,13 +42,26 @@ func vipKeysOf(vips []netip.Addr) map[key]struct{} {
 	return s
 }
 
+// fragSrcKeysOf is what the fragment sources map must hold for replies:
+// (proto, addr, 0) of every TCP, UDP and SCTP entry.
+func fragSrcKeysOf(t *testing.T, replies []Endpoint) map[key]struct{} {
+	var eps []Endpoint
+	for _, e := range replies {
+		if e.Proto == protoTCP || e.Proto == protoUDP || e.Proto == protoSCTP {
+			eps = append(eps, Endpoint{Proto: e.Proto, Addr: e.Addr})
+		}
+	}
+	return keysOf(t, eps)
+}
+
 func checkMaps(t *testing.T, m *Maps, want Match) {
 	t.Helper()
 	for _, c := range []struct {
 		name string
 		bm   *ebpf.Map
 		want map[key]struct{}
-	}{{"services", m.services, keysOf(t, want.Services)}, {"replies", m.replies, keysOf(t, want.Replies)}, {"vips", m.vips, vipKeysOf(want.VIPs)}} {
+	}{{"services", m.services, keysOf(t, want.Services)}, {"replies", m.replies, keysOf(t, want.Replies)}, {"vips", m.vips, vipKeysOf(want.VIPs)},
+		{"fragment sources", m.fragSrcs, fragSrcKeysOf(t, want.Replies)}} {
 		got := dump(t, c.bm)
 		if !maps.Equal(got, c.want) {
 			t.Errorf("%s map holds %v, want %v", c.name, slices.Collect(maps.Keys(got)), slices.Collect(maps.Keys(c.want)))
@@ -75,6 +88,20 @@ func TestMapsUpdateExact(t *testing.T) {
 			t.Fatalf("update %d: %v", i, err)
 		}
 		checkMaps(t, m, want)
+	}
+	// The fragment sources of testMatch, spelled out: no ports, no ICMP.
+	if err := m.Update(a); err != nil {
+		t.Fatal(err)
+	}
+	wantFrag := map[key]struct{}{
+		makeKey(protoTCP, rs4, 0): {}, makeKey(protoUDP, rs4, 0): {},
+		makeKey(protoTCP, rs6, 0): {}, makeKey(protoUDP, rs6u, 0): {},
+	}
+	if got := dump(t, m.fragSrcs); !maps.Equal(got, wantFrag) {
+		t.Errorf("fragment sources of testMatch: %v, want %v", slices.Collect(maps.Keys(got)), slices.Collect(maps.Keys(wantFrag)))
+	}
+	if err := m.Update(b); err != nil {
+		t.Fatal(err)
 	}
 	// Duplicates count once; zones are dropped.
 	dup := Match{Services: []Endpoint{{Proto: protoTCP, Addr: vip6, Port: 1}, {Proto: protoTCP, Addr: vip6.WithZone("eth0"), Port: 1}}}

@@ -10,12 +10,31 @@ type refMatch struct {
 	services, replies, vips map[key]struct{}
 }
 
+// newRefMatch keeps the Match's own keys; the fragment-source rule is
+// applied to the reply keys in refClassify, independently of fragSrcSet.
 func newRefMatch(m Match) *refMatch {
-	s, r, v, err := m.keySets(1 << 20)
+	ks, err := m.keySets(1 << 20)
 	if err != nil {
 		panic(err)
 	}
-	return &refMatch{s, r, v}
+	return &refMatch{ks.services, ks.replies, ks.vips}
+}
+
+// refFragSrc reports whether a non-first fragment of proto from src is a
+// NAT real server's: some TCP, UDP or SCTP reply entry of that protocol
+// and address, whatever its port.
+func (m *refMatch) refFragSrc(proto, fam uint8, src []byte) bool {
+	if proto != protoTCP && proto != protoUDP && proto != protoSCTP {
+		return false
+	}
+	want := addrKey(proto, fam, src, 0)
+	for k := range m.replies {
+		k[2], k[3] = 0, 0 // any port
+		if k == want {
+			return true
+		}
+	}
+	return false
 }
 
 func addrKey(proto uint8, fam uint8, addr []byte, port uint16) key {
@@ -61,7 +80,7 @@ func refClassify(b []byte, m *refMatch, neighbour bool) bool {
 		fam, proto, src, dst = 4, ip[9], ip[12:16], ip[16:20]
 		l4 = off + int(ip[0]&15)*4
 		if binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 {
-			return has(m.vips, addrKey(0, 4, dst, 0))
+			return has(m.vips, addrKey(0, 4, dst, 0)) || m.refFragSrc(ip[9], 4, ip[12:16])
 		}
 		icmp = protoICMP
 		isErrorICMPType = func(t uint8) bool { return t == 3 || t == 4 || t == 11 }
@@ -78,7 +97,7 @@ func refClassify(b []byte, m *refMatch, neighbour bool) bool {
 				return false
 			}
 			if binary.BigEndian.Uint16(b[l4+2:])&0xfff8 != 0 {
-				return has(m.vips, addrKey(0, 6, dst, 0))
+				return has(m.vips, addrKey(0, 6, dst, 0)) || m.refFragSrc(b[l4], 6, src)
 			}
 			proto = b[l4]
 			l4 += 8
