@@ -387,5 +387,12 @@ func (e *Engine) Counters() Counters {
 	}
 	c.DropEntries = e.dropEntries.Load()
 	e.addFragCounters(&c)
+	// Drop is the sum of the reasons: a worker counts a reason as it
+	// drops and its total once a batch, so while it works the two
+	// differ; the sum is the same count, up to date.
+	c.Drop = 0
+	for _, n := range c.Drops {
+		c.Drop += n
+	}
 	return c
 }

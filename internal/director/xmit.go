@@ -259,7 +259,7 @@ func (e *Engine) NeighborsChanged() { e.neighGen.Add(1) }
 // store is still an XCHG: keep these off the per-packet path where a
 // count can be batched); readers load them atomically.
 type counters struct {
-	frames, tx, pass, drop atomic.Uint64
+	frames, tx, pass atomic.Uint64 // drops: the sum of drops[]
 	drops                  [numReasons]atomic.Uint64
 	events                 [numEvents]atomic.Uint64
 	_                      [64]byte // keep the next worker's counters off this cache line
@@ -271,7 +271,6 @@ func (c *counters) addTo(s *Counters) {
 	s.Frames += c.frames.Load()
 	s.Tx += c.tx.Load()
 	s.Pass += c.pass.Load()
-	s.Drop += c.drop.Load()
 	for i := range c.drops {
 		s.Drops[i] += c.drops[i].Load()
 	}
