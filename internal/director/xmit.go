@@ -260,9 +260,9 @@ func (e *Engine) NeighborsChanged() { e.neighGen.Add(1) }
 // count can be batched); readers load them atomically.
 type counters struct {
 	frames, tx, pass atomic.Uint64 // drops: the sum of drops[]
-	drops                  [numReasons]atomic.Uint64
-	events                 [numEvents]atomic.Uint64
-	_                      [64]byte // keep the next worker's counters off this cache line
+	drops            [numReasons]atomic.Uint64
+	events           [numEvents]atomic.Uint64
+	_                [64]byte // keep the next worker's counters off this cache line
 }
 
 func inc(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
