@@ -19,6 +19,7 @@ import (
 // icmpState is a worker's scratch for ICMP errors.
 type icmpState struct {
 	inner  packet.Parsed // the packet quoted in the ICMP error being handled
+	tunnel packet.Parsed // tunnel errors: the client's packet inside the quoted tunnel packet (tunerr.go)
 	bucket errorBucket   // generated ICMP errors (icmp_ratelimit)
 }
 
@@ -68,6 +69,9 @@ func (w *Worker) handleICMP(f *link.Frame, b *batch) {
 	in := &w.ic.inner
 	if packet.DecodeEmbedded(f.Bytes()[:p.Len], int(p.PayOff), in) != packet.OK || in.V6 != p.V6 {
 		w.drop(f, b, ReasonICMPTruncated)
+		return
+	}
+	if (in.Proto == packet.ProtoIPIP || in.Proto == packet.ProtoUDP) && w.tunnelError(f, b) {
 		return
 	}
 	switch in.Proto {

@@ -28,6 +28,7 @@ const (
 	ReasonFragFull               // a non-first fragment with no first fragment seen that could not be held (pool full)
 	ReasonFragDropped            // a non-first fragment whose first fragment was dropped or answered
 	ReasonFragOutbox             // an extra frame (released or made by fragmenting) did not fit the worker's outbox
+	ReasonTunnelConsumed         // an ICMP error about a tunnel packet of a connection that tells the client nothing (frag needed about a packet without DF), or about whose packet no error may be sent
 	numReasons
 )
 
@@ -54,6 +55,7 @@ var reasonNames = [...]string{
 	ReasonFragFull:        "frag_full",
 	ReasonFragDropped:     "frag_first_dropped",
 	ReasonFragOutbox:      "frag_outbox",
+	ReasonTunnelConsumed:  "icmp_tunnel_consumed",
 }
 
 func (r Reason) String() string {
@@ -101,6 +103,7 @@ const (
 	EventFragHeld                     // a non-first fragment before its first: copied into the fragment tracker
 	EventFragReleased                 // a held fragment released (into the outbox) when its first fragment came
 	EventFragOut                      // an extra fragment made because a packet was longer than the egress MTU
+	EventICMPTunnelError              // an ICMP error about the director's tunnel packet of a connection: the client was sent that error (frag needed: with the tunnel MTU) about its own packet
 	numEvents
 )
 
@@ -129,6 +132,7 @@ var eventNames = [...]string{
 	EventFragHeld:        "frag_held",
 	EventFragReleased:    "frag_released",
 	EventFragOut:         "frag_out",
+	EventICMPTunnelError: "icmp_tunnel_error",
 }
 
 func (e Event) String() string {

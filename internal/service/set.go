@@ -450,8 +450,12 @@ func (s *Set) Snapshot() *Snapshot {
 		byMark:   make(map[markKey]*Service),
 		dests:    slices.Clone(s.dests),
 		marks:    s.marks,
+		byAddr:   make(map[[16]byte][]*Dest),
 	}
 	for _, svc := range s.services {
+		for _, d := range svc.Dests {
+			sn.byAddr[d.Addr16] = append(sn.byAddr[d.Addr16], d)
+		}
 		if svc.Key.IsFwMark() {
 			sn.byMark[markKey{svc.Key.FwMark, svc.V6}] = svc
 			continue

@@ -25,7 +25,8 @@ type Snapshot struct {
 
 	byKey    map[lookupKey]*Service
 	byMark   map[markKey]*Service
-	dests    []*Dest // indexed by DestID; removed destinations stay while in the trash
+	dests    []*Dest              // indexed by DestID; removed destinations stay while in the trash
+	byAddr   map[[16]byte][]*Dest // the destinations of the services by address (Addr16), for TunnelDest
 	marks    []markRule
 	hasPort0 bool
 	hasFTP   bool
@@ -67,6 +68,21 @@ func (s *Snapshot) Lookup(v6 bool, proto packet.Proto, dst *[16]byte, dport uint
 		k.port = 0
 		if svc := s.byKey[k]; svc != nil {
 			return svc
+		}
+	}
+	return nil
+}
+
+// TunnelDest returns a destination of one of the services (not one in the
+// trash) at addr (datapath layout, IPv4 mapped) whose configuration is now
+// Tunnel with tunnel type typ and, for GUE, tunnel port port; nil if there
+// is none. It is the kernel's ip_vs_find_tunnel, used to recognise ICMP
+// errors about the director's own tunnel packets. No allocation.
+func (s *Snapshot) TunnelDest(addr *[16]byte, typ TunType, port uint16) *Dest {
+	for _, d := range s.byAddr[*addr] {
+		c := d.Config()
+		if c.Method == Tunnel && c.TunType == typ && (typ != TunGUE || c.TunPort == port) {
+			return d
 		}
 	}
 	return nil
