@@ -49,7 +49,8 @@ func relatedICMP(p *packet.Parsed) bool {
 // back to the VIP. Everything else is the host's: echo and the other
 // informational types, fragments, errors about other protocols or about no
 // connection (the director's own traffic, e.g. its ssh sessions, needs
-// them).
+// them). Errors about the director's own IPIP/GUE packets to TUN real
+// servers are turned into errors for the client (tunnelError, tunerr.go).
 //
 // The kernel accepts untouched an error whose quote it cannot read
 // (§6.2); vsd drops it instead, counted as icmp_truncated: a quote of a
