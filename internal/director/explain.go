@@ -290,6 +290,9 @@ func (x *explainer) newConn(svc *service.Service) Explanation {
 	if r := svc.Limits.SourceRate.Load(); r != 0 {
 		x.note("the service's source_rate allows %d packets/s per client; packets beyond it are dropped", r)
 	}
+	if r := svc.Limits.ConnRate.Load(); r != 0 {
+		x.note("the service's conn_rate allows %d packets/s per connection; packets beyond it are dropped", r)
+	}
 	if n := x.def.DropRate; n != 0 {
 		x.note("the drop_packet defense is active: about 1 in %d new-connection packets is dropped", n)
 	}
