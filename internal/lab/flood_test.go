@@ -116,7 +116,9 @@ func runSYNFlood(t *testing.T, o floodOptions) {
 	if rss > 512<<20 {
 		t.Errorf("vsd's RSS %d MiB under the flood", rss>>20)
 	}
-	if fd.res.Packets < uint64(o.duration.Seconds()*float64(o.rate)*0.9) {
+	// The flood really ran (vsflood runs in this process: under -race
+	// or on a busy machine it falls short of the rate asked).
+	if fd.res.Packets < uint64(o.duration.Seconds()*float64(o.rate)*0.75) {
 		t.Errorf("vsflood sent only %d packets", fd.res.Packets)
 	}
 }

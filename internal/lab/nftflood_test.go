@@ -135,8 +135,13 @@ func TestSYNFloodNft(t *testing.T) {
 	if want := min(int64(fd.res.Packets/4), (ctMax-count0)*9/10); peak-count0 < want {
 		t.Errorf("conntrack grew by only %d entries under %d SYNs from %d sources", peak-count0, fd.res.Packets, o.sources)
 	}
-	if !long && fd.res.Packets < uint64(o.duration.Seconds()*float64(o.rate)*0.9) {
-		t.Errorf("vsflood sent only %d packets", fd.res.Packets)
+	// The flood really ran. vsflood sends from this test's process, and
+	// through veth the kernel's DNAT and conntrack run in the sender's
+	// context, so its rate drops when the machine is busy (and under
+	// -race, in make race): 90 % of the rate was missed by 0.2 % once.
+	if !long && fd.res.Packets < uint64(o.duration.Seconds()*float64(o.rate)*0.75) {
+		t.Errorf("vsflood sent only %d packets (%.0f %% of the rate asked)", fd.res.Packets,
+			100*float64(fd.res.Packets)/(o.duration.Seconds()*float64(o.rate)))
 	}
 }
 
