@@ -52,13 +52,14 @@ type classifier struct {
 // the network header; r0-r5 scratch.
 func (c *classifier) emit(p *prog) {
 	const (
-		ipv4    = "c_ipv4"
-		ipv6    = "c_ipv6"
-		arp     = "c_arp"
-		noVLAN  = "c_novlan"
-		frag    = "c_frag"
-		ports   = "c_ports"
-		icmpErr = "c_icmp_err"
+		ipv4     = "c_ipv4"
+		ipv6     = "c_ipv6"
+		arp      = "c_arp"
+		noVLAN   = "c_novlan"
+		frag     = "c_frag"
+		ports    = "c_ports"
+		icmpErr  = "c_icmp_err"
+		icmp4Err = "c_icmp4_err"
 	)
 	p.emit(
 		asm.LoadMem(asm.R7, asm.R6, c.layout.data, asm.Word),
@@ -171,6 +172,12 @@ func (c *classifier) emit(p *prog) {
 	p.lookup(c.maps.replies, srcKeyOff, labelOurs)
 	p.emit(asm.Ja.Label(labelNotOurs))
 
+	// ICMPv4 errors: as above, or a tunnel error.
+	p.mark(icmp4Err)
+	p.lookup(c.maps.services, dstKeyOff, labelOurs)
+	p.lookup(c.maps.replies, srcKeyOff, labelOurs)
+	c.tunnelError(p)
+
 	if c.neighbour {
 		p.mark(arp)
 		p.bounds(asm.R9, asm.R8, 28, labelNotOurs)
@@ -225,9 +232,9 @@ func (c *classifier) dispatch(p *prog, pfx string, icmp int32, ns bool) {
 	p.emit(asm.LoadMem(asm.R3, asm.R7, 0, asm.Byte))
 	if icmp == protoICMP {
 		p.emit(
-			asm.JEq.Imm(asm.R3, 3, "c_icmp_err"),  // destination unreachable
-			asm.JEq.Imm(asm.R3, 4, "c_icmp_err"),  // source quench
-			asm.JEq.Imm(asm.R3, 11, "c_icmp_err"), // time exceeded
+			asm.JEq.Imm(asm.R3, 3, "c_icmp4_err"),  // destination unreachable
+			asm.JEq.Imm(asm.R3, 4, "c_icmp4_err"),  // source quench
+			asm.JEq.Imm(asm.R3, 11, "c_icmp4_err"), // time exceeded
 			asm.Ja.Label(labelNotOurs),
 		)
 		return
@@ -237,6 +244,40 @@ func (c *classifier) dispatch(p *prog, pfx string, icmp int32, ns bool) {
 		asm.JGT.Imm(asm.R3, 4, labelNotOurs), // 1..4: unreachable, too big, time exceeded, parameter problem
 		asm.Ja.Label("c_icmp_err"),
 	)
+}
+
+// tunnelError emits the tunnel-error test of an ICMPv4 error (r7: its
+// ICMP header, r8: data_end) and jumps to labelOurs or labelNotOurs: the
+// quote (after the 8-byte ICMP header) is an IPv4 header, version 4, IHL
+// ≥ 5, not a non-first fragment, and (4, protocol, 0, destination) for
+// protocol 4 (IPIP), or (4, 17, UDP destination port, destination) for
+// UDP, is in the tunnels map. It overwrites the destination key.
+func (c *classifier) tunnelError(p *prog) {
+	const lookup = "c_tun_lookup"
+	p.bounds(asm.R7, asm.R8, 8+20, labelNotOurs)
+	p.emit(asm.Add.Imm(asm.R7, 8)) // r7: the quoted IPv4 header
+	p.ipv4HeaderLen(asm.R7, asm.R3, asm.R4, labelNotOurs)
+	p.emit(
+		asm.LoadMem(asm.R4, asm.R7, 6, asm.Half),
+		asm.And.Imm(asm.R4, n16(0x1fff)),
+		asm.JNE.Imm(asm.R4, 0, labelNotOurs), // a non-first fragment: no tunnel header quoted
+		asm.LoadMem(asm.R4, asm.R7, 9, asm.Byte),
+	)
+	p.storeKeyHead(dstKeyOff, 4, asm.R4)
+	p.storeAddr4(dstKeyOff, asm.R7, 16)
+	p.emit(
+		asm.JEq.Imm(asm.R4, protoIPIP, lookup),
+		asm.JNE.Imm(asm.R4, protoUDP, labelNotOurs),
+		asm.Add.Reg(asm.R7, asm.R3), // r7: the quoted UDP header
+	)
+	p.bounds(asm.R7, asm.R8, 4, labelNotOurs)
+	p.emit(
+		asm.LoadMem(asm.R3, asm.R7, 2, asm.Half),
+		asm.StoreMem(asm.RFP, dstKeyOff+2, asm.R3, asm.Half),
+	)
+	p.mark(lookup)
+	p.lookup(c.maps.tunnels, dstKeyOff, labelOurs)
+	p.emit(asm.Ja.Label(labelNotOurs))
 }
 
 // Verdicts of one program built around the classifier.
@@ -281,8 +322,10 @@ func xdpSteeringInsns(m *Maps, xsks *ebpf.Map) asm.Instructions {
 }
 
 // guardPull is how many bytes of the frame the guard makes linear before
-// classifying: enough for Ethernet + VLAN + IPv6 + fragment header + ports.
-const guardPull = 128
+// classifying: enough for Ethernet + VLAN + IPv6 + fragment header + ports,
+// and for a tunnel error's deepest field: Ethernet + VLAN + IPv4 with
+// options + ICMP + quoted IPv4 with options + UDP ports (150).
+const guardPull = 152
 
 // guardInsns is the tc ingress program: ours → TC_ACT_SHOT, else TCX_NEXT.
 // It first pulls up to guardPull bytes into the linear area when they are

@@ -55,6 +55,13 @@ func classCases() []classCase {
 		}(), true),
 		c("ipv6 non-first fragment from nat real server", frag6(protoTCP, rs6, cli6, 1234, 1448), true),
 		c("ipv6 non-first udp fragment from nat real server (port-53 entry)", frag6(protoUDP, rs6u, cli6, 1234, 2896), true),
+		c("frag needed about ipip to tun dest", tunErr(3, 4, rtr4, dir4, tunPacket(tun4, 0, nil), 0), true),
+		c("frag needed about gue to gue dest port", tunErr(3, 4, rtr4, dir4, tunPacket(gue4, guePort, nil), 0), true),
+		c("time exceeded about ipip, 28-byte quote", tunErr(11, 0, rtr4, dir4, tunPacket(tun4, 0, nil), 28), true),
+		c("source quench about gue, quote cut after the ports", tunErr(4, 0, rtr4, dir4, tunPacket(gue4, guePort, nil), 24), true),
+		c("unreachable from the tun dest itself about ipip", tunErr(3, 2, tun4, dir4, tunPacket(tun4, 0, nil), 0), true),
+		c("frag needed about gue, options everywhere, over vlan", tunErrOpts(tunPacket(gue4, guePort, opts40), true), true),
+		c("frag needed about ipip, options everywhere", tunErrOpts(tunPacket(tun4, 0, opts40), false), true),
 		xdpOnly("arp request for vip", arpFrame(1, vip4, false)),
 		xdpOnly("arp request for vip over vlan", arpFrame(1, vip4, true)),
 		xdpOnly("neighbour solicitation for vip", nsFrame(vip6, 255)),
@@ -90,6 +97,38 @@ func classCases() []classCase {
 		c("udp6 reply from udp real server, other port", build(l4Frame(protoUDP, rs6u, 54, cli6, 1234)), false),
 		c("ipv4 first fragment from real server, other port", frag4p(protoTCP, rs4, client, 0, true), false),
 		c("ipv6 first fragment other port", frag6(protoTCP, cli6, vip6, 81, 0), false),
+		c("frag needed about ipip to other address", tunErr(3, 4, rtr4, dir4, tunPacket(other4, 0, nil), 0), false),
+		c("frag needed about udp to gue dest, other port", tunErr(3, 4, rtr4, dir4, tunPacket(gue4, guePort+1, nil), 0), false),
+		c("frag needed about ipip to the gue dest", tunErr(3, 4, rtr4, dir4, tunPacket(gue4, 0, nil), 0), false),
+		c("frag needed about gue to the ipip dest", tunErr(3, 4, rtr4, dir4, tunPacket(tun4, guePort, nil), 0), false),
+		c("frag needed about a tcp packet of the host to the tun dest", tunErr(3, 4, rtr4, dir4,
+			packet.AppendPacket(nil, l4Frame(protoTCP, dir4, 40000, tun4, 22)), 0), false),
+		c("frag needed about a udp packet of the host to the gue port of another address", tunErr(3, 4, rtr4, dir4,
+			packet.AppendPacket(nil, l4Frame(protoUDP, dir4, 40000, other4, guePort)), 0), false),
+		c("echo reply carrying an ipip packet to tun dest", tunErr(0, 0, rtr4, dir4, tunPacket(tun4, 0, nil), 0), false),
+		c("parameter problem about ipip to tun dest", tunErr(12, 0, rtr4, dir4, tunPacket(tun4, 0, nil), 0), false),
+		c("frag needed about a non-first fragment of ipip to tun dest", func() []byte {
+			q := tunPacket(tun4, 0, nil)
+			q[6], q[7] = 0x00, 0xb9
+			return tunErr(3, 4, rtr4, dir4, q, 0)
+		}(), false),
+		c("frag needed quoting version 6 with ipip to tun dest", func() []byte {
+			q := tunPacket(tun4, 0, nil)
+			q[0] = 0x65
+			return tunErr(3, 4, rtr4, dir4, q, 0)
+		}(), false),
+		c("frag needed quoting ihl 4", func() []byte {
+			q := tunPacket(tun4, 0, nil)
+			q[0] = 0x44
+			return tunErr(3, 4, rtr4, dir4, q, 0)
+		}(), false),
+		c("time exceeded about ipip, quote cut to 19 bytes", tunErr(11, 0, rtr4, dir4, tunPacket(tun4, 0, nil), 19), false),
+		c("source quench about gue, quote cut inside the ports", tunErr(4, 0, rtr4, dir4, tunPacket(gue4, guePort, nil), 23), false),
+		c("icmpv6 too big quoting ipip to tun dest", func() []byte {
+			f := &packet.Frame{Ethernet: eth(), IPv6: ip6(other6, vip6.Next()),
+				ICMP: &packet.ICMPFields{Type: 2}, Payload: tunPacket(tun4, 0, nil)}
+			return build(f)
+		}(), false),
 		c("arp request for other", arpFrame(1, other4, false), false),
 		c("arp reply for vip", arpFrame(2, vip4, false), false),
 		c("ns for other", nsFrame(other6, 255), false),
@@ -114,6 +153,27 @@ func classCases() []classCase {
 			return append(b[:16:16], append([]byte{0x81, 0x00, 0x00, 0x64}, b[16:]...)...)
 		}(), false),
 	}
+}
+
+// opts40 is 40 bytes of IPv4 no-op options (IHL 15).
+var opts40 = func() []byte {
+	b := make([]byte, 40)
+	for i := range b {
+		b[i] = 1
+	}
+	return b
+}()
+
+// tunErrOpts is frag needed rtr4 → dir4 with 40 bytes of options in its
+// own IPv4 header, quoting quoted, optionally over a VLAN.
+func tunErrOpts(quoted []byte, vlan bool) []byte {
+	f := &packet.Frame{Ethernet: eth(), IPv4: ip4(rtr4, dir4),
+		ICMP: &packet.ICMPFields{Type: 3, Code: 4}, Payload: quoted}
+	f.IPv4.Options = opts40
+	if vlan {
+		withVLAN(f)
+	}
+	return build(f)
 }
 
 func TestClassifier(t *testing.T) {

@@ -62,6 +62,33 @@ func icmpFrame(typ, code uint8, src, dst netip.Addr) []byte {
 	return build(f)
 }
 
+// tunErr is an ICMP error (typ, code) from src to dst quoting quoted
+// (an IP packet), cut to at most limit bytes (0: whole).
+func tunErr(typ, code uint8, src, dst netip.Addr, quoted []byte, limit int) []byte {
+	if limit > 0 && len(quoted) > limit {
+		quoted = quoted[:limit]
+	}
+	f := &packet.Frame{Ethernet: eth(), IPv4: ip4(src, dst),
+		ICMP: &packet.ICMPFields{Type: typ, Code: code}, Payload: quoted}
+	return build(f)
+}
+
+// tunPacket is the director's tunnel packet dir4 → rs carrying a client's
+// TCP packet to vip4: IPIP, or with gport != 0 UDP (to gport) + GUE.
+// Options, when set, go into both IPv4 headers.
+func tunPacket(rs netip.Addr, gport uint16, opts []byte) []byte {
+	f := l4Frame(protoTCP, client, 1234, vip4, 80)
+	f.IPv4.DF = true
+	f.IPv4.Options = opts
+	f.OuterIPv4 = ip4(dir4, rs)
+	f.OuterIPv4.Options = opts
+	if gport != 0 {
+		f.OuterUDP = &packet.UDPFields{SrcPort: 40000, DstPort: gport}
+		f.GUE = &packet.GUEFields{}
+	}
+	return packet.AppendPacket(nil, f)
+}
+
 func withVLAN(f *packet.Frame) *packet.Frame {
 	f.Ethernet.HasVLAN, f.Ethernet.VLAN = true, 100
 	return f

@@ -26,6 +26,10 @@ var (
 	cli6   = netip.MustParseAddr("2001:db8:ffff::7")
 	other4 = netip.MustParseAddr("10.0.0.99")
 	other6 = netip.MustParseAddr("2001:db8::99")
+	dir4   = netip.MustParseAddr("10.0.1.1")   // the director's port address: tunnel source
+	rtr4   = netip.MustParseAddr("10.0.3.254") // a router between the director and a TUN real server
+	tun4   = netip.MustParseAddr("10.0.2.5")   // IPIP real server
+	gue4   = netip.MustParseAddr("10.0.2.6")   // GUE real server, tunnel port guePort
 )
 
 // testMatch is the fixture every classifier test runs against.
@@ -50,6 +54,10 @@ func testMatch() Match {
 			{Proto: protoUDP, Addr: rs6u, Port: 53},
 		},
 		VIPs: []netip.Addr{vip4, vip4b, vip6},
+		Tunnels: []Endpoint{
+			{Proto: protoIPIP, Addr: tun4},
+			{Proto: protoUDP, Addr: gue4, Port: guePort},
+		},
 	}
 }
 

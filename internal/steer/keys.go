@@ -77,9 +77,18 @@ func (e Endpoint) String() string {
 // whatever the port (the fragment sources map, derived by Maps.Update). An
 // IPv4-mapped IPv6 address (::ffff:a.b.c.d) is an IPv6 address here: it
 // matches IPv6 headers carrying it.
+//
+// Tunnels are the TUN real servers the director sends IPIP or GUE to, for
+// tunnel errors: an ICMPv4 error (type 3, 4 or 11) to any address is
+// selected when it quotes an IPv4 packet (not a non-first fragment) of
+// protocol 4 to the address of an entry {Proto: 4, Addr, Port: 0} (IPIP),
+// or a UDP datagram to the address and port of an entry {Proto: 17, Addr,
+// Port: the GUE port} (GUE). Only IPv4 addresses: the director handles no
+// IPv6 tunnel errors (ICMPv6), and the classifier does not look for them.
 type Match struct {
 	Services, Replies []Endpoint
 	VIPs              []netip.Addr
+	Tunnels           []Endpoint
 }
 
 // endpointKey validates e and returns its key.
@@ -103,9 +112,29 @@ func endpointKey(e Endpoint) (key, error) {
 	return makeKey(e.Proto, a, e.Port), nil
 }
 
-// keySets are the contents of the four match maps.
+// tunnelKey validates a Tunnels entry and returns its key: (4, 4, 0,
+// addr) for IPIP, (4, 17, GUE port, addr) for GUE.
+func tunnelKey(e Endpoint) (key, error) {
+	if !e.Addr.IsValid() {
+		return key{}, fmt.Errorf("tunnel %v: no address", e)
+	}
+	if !e.Addr.Is4() {
+		return key{}, fmt.Errorf("tunnel %v: IPv4 addresses only (tunnel errors are ICMPv4)", e)
+	}
+	switch {
+	case e.Proto == protoIPIP && e.Port != 0:
+		return key{}, fmt.Errorf("tunnel %v: IPIP entries have port 0", e)
+	case e.Proto == protoUDP && e.Port == 0:
+		return key{}, fmt.Errorf("tunnel %v: GUE (UDP) entries need the tunnel port", e)
+	case e.Proto != protoIPIP && e.Proto != protoUDP:
+		return key{}, fmt.Errorf("tunnel %v: protocol %d is not IPIP (4) or UDP (17, GUE)", e, e.Proto)
+	}
+	return makeKey(e.Proto, e.Addr, e.Port), nil
+}
+
+// keySets are the contents of the five match maps.
 type keySets struct {
-	services, replies, vips, fragSrcs map[key]struct{}
+	services, replies, vips, fragSrcs, tunnels map[key]struct{}
 }
 
 // keySets turns a Match into the key sets, validating every entry.
@@ -131,6 +160,17 @@ func (m *Match) keySets(capacity int) (keySets, error) {
 		return keySets{}, fmt.Errorf("steer: %d VIPs exceed the maps' capacity of %d", len(ks.vips), capacity)
 	}
 	ks.fragSrcs = fragSrcSet(ks.replies) // no larger than replies
+	ks.tunnels = make(map[key]struct{}, len(m.Tunnels))
+	for _, e := range m.Tunnels {
+		k, err := tunnelKey(e)
+		if err != nil {
+			return keySets{}, fmt.Errorf("steer: %w", err)
+		}
+		ks.tunnels[k] = struct{}{}
+	}
+	if len(ks.tunnels) > capacity {
+		return keySets{}, fmt.Errorf("steer: %d tunnel entries exceed the maps' capacity of %d", len(ks.tunnels), capacity)
+	}
 	return ks, nil
 }
 

@@ -12,8 +12,8 @@ import (
 // MaxCapacity bounds NewMaps' capacity (entries per map).
 const MaxCapacity = 1 << 20
 
-// Maps holds the match maps (Services, Replies, VIPs and the fragment
-// sources derived from Replies: BPF hash maps with 20-byte keys, see the
+// Maps holds the match maps (Services, Replies, VIPs, the fragment
+// sources derived from Replies, and Tunnels: BPF hash maps with 20-byte keys, see the
 // package doc) that every Steering and Guard built on it reads. Update may
 // be called from any goroutine; calls are serialised.
 type Maps struct {
@@ -23,9 +23,10 @@ type Maps struct {
 	replies  *ebpf.Map
 	vips     *ebpf.Map
 	fragSrcs *ebpf.Map // (proto, NAT real server, port 0): non-first fragments from it
+	tunnels  *ebpf.Map // (4, IPIP, 0, TUN real server) / (4, UDP, GUE port, TUN real server): errors quoting them
 }
 
-// NewMaps creates the four match maps, each able to hold capacity keys
+// NewMaps creates the five match maps, each able to hold capacity keys
 // (1..MaxCapacity). The kernel maps are twice that size, so an Update can
 // insert every new key before it deletes the old ones; they are not
 // preallocated (BPF_F_NO_PREALLOC), so memory follows the entries in use.
@@ -37,7 +38,8 @@ func NewMaps(capacity int) (*Maps, error) {
 	for _, x := range []struct {
 		name string
 		p    **ebpf.Map
-	}{{"vsd_services", &m.services}, {"vsd_replies", &m.replies}, {"vsd_vips", &m.vips}, {"vsd_frag_srcs", &m.fragSrcs}} {
+	}{{"vsd_services", &m.services}, {"vsd_replies", &m.replies}, {"vsd_vips", &m.vips}, {"vsd_frag_srcs", &m.fragSrcs},
+		{"vsd_tunnels", &m.tunnels}} {
 		bm, err := ebpf.NewMap(&ebpf.MapSpec{
 			Name:       x.name,
 			Type:       ebpf.Hash,
@@ -80,7 +82,7 @@ func (m *Maps) Update(want Match) error {
 		bm   *ebpf.Map
 		want map[key]struct{}
 	}{{"services", m.services, ks.services}, {"replies", m.replies, ks.replies}, {"vips", m.vips, ks.vips},
-		{"fragment sources", m.fragSrcs, ks.fragSrcs}} {
+		{"fragment sources", m.fragSrcs, ks.fragSrcs}, {"tunnels", m.tunnels, ks.tunnels}} {
 		if err := syncMap(x.bm, x.want); err != nil {
 			return fmt.Errorf("steer: update %s map: %w", x.name, err)
 		}
@@ -134,7 +136,7 @@ func (m *Maps) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error
-	for _, p := range []**ebpf.Map{&m.services, &m.replies, &m.vips, &m.fragSrcs} {
+	for _, p := range []**ebpf.Map{&m.services, &m.replies, &m.vips, &m.fragSrcs, &m.tunnels} {
 		if *p != nil {
 			errs = append(errs, (*p).Close())
 			*p = nil

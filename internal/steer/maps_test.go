@@ -54,6 +54,22 @@ func fragSrcKeysOf(t *testing.T, replies []Endpoint) map[key]struct{} {
 	return keysOf(t, eps)
 }
 
+// tunnelKeysOf is what the tunnels map must hold: (4, proto, port, addr)
+// of every entry, spelled out here rather than through tunnelKey.
+func tunnelKeysOf(tunnels []Endpoint) map[key]struct{} {
+	s := map[key]struct{}{}
+	for _, e := range tunnels {
+		var k key
+		k[0], k[1] = 4, e.Proto
+		k[2], k[3] = byte(e.Port>>8), byte(e.Port)
+		k[14], k[15] = 0xff, 0xff
+		a := e.Addr.As4()
+		copy(k[16:], a[:])
+		s[k] = struct{}{}
+	}
+	return s
+}
+
 func checkMaps(t *testing.T, m *Maps, want Match) {
 	t.Helper()
 	for _, c := range []struct {
@@ -61,7 +77,7 @@ func checkMaps(t *testing.T, m *Maps, want Match) {
 		bm   *ebpf.Map
 		want map[key]struct{}
 	}{{"services", m.services, keysOf(t, want.Services)}, {"replies", m.replies, keysOf(t, want.Replies)}, {"vips", m.vips, vipKeysOf(want.VIPs)},
-		{"fragment sources", m.fragSrcs, fragSrcKeysOf(t, want.Replies)}} {
+		{"fragment sources", m.fragSrcs, fragSrcKeysOf(t, want.Replies)}, {"tunnels", m.tunnels, tunnelKeysOf(want.Tunnels)}} {
 		got := dump(t, c.bm)
 		if !maps.Equal(got, c.want) {
 			t.Errorf("%s map holds %v, want %v", c.name, slices.Collect(maps.Keys(got)), slices.Collect(maps.Keys(c.want)))
@@ -82,6 +98,8 @@ func TestMapsUpdateExact(t *testing.T) {
 		Services: append(slices.Clone(a.Services[2:5]), Endpoint{Proto: protoSCTP, Addr: vip6, Port: 7}),
 		Replies:  []Endpoint{{Proto: protoUDP, Addr: rs6, Port: 53}},
 		VIPs:     []netip.Addr{vip6, netip.MustParseAddr("10.1.1.1")},
+		// One kept from a, one new (same address and protocol, other port).
+		Tunnels: []Endpoint{a.Tunnels[0], {Proto: protoUDP, Addr: gue4, Port: guePort + 1}, {Proto: protoIPIP, Addr: gue4}},
 	}
 	for i, want := range []Match{a, b, a, {}, b, b} {
 		if err := m.Update(want); err != nil {
@@ -126,6 +144,19 @@ func TestMapsUpdateExact(t *testing.T) {
 		{Match{Replies: []Endpoint{{Proto: protoICMPv6, Addr: vip4}}}, "ICMP needs an IPv4"},
 		{Match{Services: []Endpoint{{Proto: protoICMP, Addr: vip4, Port: 3}}}, "port 0"},
 		{Match{VIPs: []netip.Addr{{}}}, "VIP"},
+		{Match{Tunnels: []Endpoint{{Proto: protoIPIP}}}, "tunnel proto 4 invalid IP port 0: no address"},
+		{Match{Tunnels: []Endpoint{{Proto: protoIPIP, Addr: tun4, Port: 1}}}, "IPIP entries have port 0"},
+		{Match{Tunnels: []Endpoint{{Proto: protoUDP, Addr: gue4}}}, "need the tunnel port"},
+		{Match{Tunnels: []Endpoint{{Proto: protoTCP, Addr: gue4, Port: 80}}}, "protocol 6 is not IPIP"},
+		{Match{Tunnels: []Endpoint{{Proto: protoIPIP, Addr: rs6}}}, "IPv4 addresses only"},
+		{Match{Tunnels: []Endpoint{{Proto: protoIPIP, Addr: netip.AddrFrom16(tun4.As16())}}}, "IPv4 addresses only"},
+		{Match{Tunnels: func() []Endpoint {
+			var v []Endpoint
+			for i := range 9 {
+				v = append(v, Endpoint{Proto: protoIPIP, Addr: netip.AddrFrom4([4]byte{10, 0, 2, byte(i)})})
+			}
+			return v
+		}()}, "9 tunnel entries exceed"},
 		{Match{VIPs: func() []netip.Addr {
 			var v []netip.Addr
 			for i := range 9 {

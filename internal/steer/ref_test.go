@@ -8,6 +8,7 @@ import (
 // refMatch is testMatch as Go sets, for the reference classifier.
 type refMatch struct {
 	services, replies, vips map[key]struct{}
+	tunnels                 map[key]struct{} // {proto, addr, port} of m.Tunnels, as given
 }
 
 // newRefMatch keeps the Match's own keys; the fragment-source rule is
@@ -17,7 +18,35 @@ func newRefMatch(m Match) *refMatch {
 	if err != nil {
 		panic(err)
 	}
-	return &refMatch{ks.services, ks.replies, ks.vips}
+	r := &refMatch{ks.services, ks.replies, ks.vips, map[key]struct{}{}}
+	for _, e := range m.Tunnels {
+		r.tunnels[makeKey(e.Proto, e.Addr, e.Port)] = struct{}{}
+	}
+	return r
+}
+
+// refTunnelError reports whether q, the quote of an ICMPv4 error, is one
+// of the director's tunnel packets: an IPv4 header (IHL ≥ 5, not a
+// non-first fragment) of protocol 4 to an IPIP tunnel's address, or of
+// UDP to a GUE tunnel's address and port (the ports present).
+func (m *refMatch) refTunnelError(q []byte) bool {
+	if len(q) < 20 || q[0]>>4 != 4 || q[0]&15 < 5 || binary.BigEndian.Uint16(q[6:])&0x1fff != 0 {
+		return false
+	}
+	dst := netip.AddrFrom4([4]byte(q[16:20]))
+	switch q[9] {
+	case protoIPIP:
+		_, ok := m.tunnels[makeKey(protoIPIP, dst, 0)]
+		return ok
+	case protoUDP:
+		hl := int(q[0]&15) * 4
+		if len(q) < hl+4 {
+			return false
+		}
+		_, ok := m.tunnels[makeKey(protoUDP, dst, binary.BigEndian.Uint16(q[hl+2:]))]
+		return ok
+	}
+	return false
 }
 
 // refFragSrc reports whether a non-first fragment of proto from src is a
@@ -133,7 +162,8 @@ func refClassify(b []byte, m *refMatch, neighbour bool) bool {
 		if len(b) < l4+4 || !isErrorICMPType(b[l4]) {
 			return false
 		}
-		return has(m.services, addrKey(proto, fam, dst, 0)) || has(m.replies, addrKey(proto, fam, src, 0))
+		return has(m.services, addrKey(proto, fam, dst, 0)) || has(m.replies, addrKey(proto, fam, src, 0)) ||
+			fam == 4 && len(b) >= l4+8 && m.refTunnelError(b[l4+8:])
 	}
 	return false
 }
