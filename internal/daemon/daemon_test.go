@@ -15,6 +15,7 @@ import (
 
 	"github.com/vsd/vsd/internal/config"
 	"github.com/vsd/vsd/internal/packet"
+	"github.com/vsd/vsd/internal/roottest"
 	"github.com/vsd/vsd/internal/steer"
 )
 
@@ -192,4 +193,93 @@ func TestMatchOf(t *testing.T) {
 	if len(m.VIPs) != 2 || len(m.Services) != 4 || len(m.Replies) != 4 {
 		t.Errorf("match sizes: %d VIPs, %d services, %d replies", len(m.VIPs), len(m.Services), len(m.Replies))
 	}
+}
+
+// TestMatchOfTunnels: the BPF programs are told the IPv4 TUN real servers
+// (IPIP, GUE with its tunnel port), of every service including
+// firewall-mark ones, once each; not IPv6 ones, nor other methods.
+func TestMatchOfTunnels(t *testing.T) {
+	const body = `services:
+  - proto: tcp
+    vip: 10.0.0.80
+    port: 80
+    real_servers:
+      - addr: 172.16.1.5
+        method: tun
+        tunnel: ipip
+      - addr: 172.16.1.6
+        method: tun
+        tunnel: gue
+        tunnel_port: 6080
+      - addr: 172.16.1.8
+        method: nat
+  - proto: udp
+    vip: 10.0.0.80
+    port: 53
+    real_servers:
+      - addr: 172.16.1.5
+        method: tun
+      - addr: 172.16.1.6
+        method: tun
+        tunnel: gue
+        tunnel_port: 6081
+      - addr: 172.16.1.9
+        method: dr
+  - proto: tcp
+    vip: 2001:db8::80
+    port: 80
+    real_servers:
+      - addr: 2001:db8:1::5
+        method: tun
+  - fwmark: 7
+    real_servers:
+      - addr: 172.16.1.7
+        method: tun
+`
+	cfg, err := config.Parse("t.yaml", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := cfg.Build(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := matchOf(set.Snapshot())
+	a := netip.MustParseAddr
+	ipip, udp := uint8(packet.ProtoIPIP), uint8(packet.ProtoUDP)
+	want := map[steer.Endpoint]bool{
+		{Proto: ipip, Addr: a("172.16.1.5")}:            true,
+		{Proto: udp, Addr: a("172.16.1.6"), Port: 6080}: true,
+		{Proto: udp, Addr: a("172.16.1.6"), Port: 6081}: true,
+		{Proto: ipip, Addr: a("172.16.1.7")}:            true,
+	}
+	got := map[steer.Endpoint]bool{}
+	for _, e := range m.Tunnels {
+		if got[e] {
+			t.Errorf("Tunnels holds %+v twice", e)
+		}
+		got[e] = true
+	}
+	for e := range want {
+		if !got[e] {
+			t.Errorf("Tunnels lacks %+v: %+v", e, m.Tunnels)
+		}
+	}
+	for e := range got {
+		if !want[e] {
+			t.Errorf("Tunnels holds %+v, which is no IPv4 TUN real server: %+v", e, m.Tunnels)
+		}
+	}
+	// The steering maps take it as it is.
+	t.Run("maps", func(t *testing.T) {
+		roottest.Require(t, "creating BPF maps")
+		maps, err := steer.NewMaps(16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer maps.Close()
+		if err := maps.Update(m); err != nil {
+			t.Errorf("steer rejects the match: %v", err)
+		}
+	})
 }

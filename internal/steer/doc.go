@@ -4,7 +4,9 @@
 //
 //   - Steering: an XDP program for one interface that redirects the
 //     director's traffic (virtual services, NAT replies from real servers,
-//     ICMP errors about them, non-first fragments to VIPs or from NAT
+//     ICMP errors about them, ICMPv4 errors about the director's own IPIP
+//     or GUE packets to TUN real servers (tunnel errors, chosen by the
+//     quoted header), non-first fragments to VIPs or from NAT
 //     real servers (of a protocol they serve), ARP requests and IPv6
 //     neighbour solicitations for VIPs) into that interface's AF_XDP
 //     sockets (one XSKMAP entry per receive queue) and passes everything
@@ -20,7 +22,7 @@
 // match maps every Steering and Guard instance reads, and Maps.Update makes
 // them equal to a Match without a window where a kept key is missing.
 //
-// Key layout (Services, Replies, fragment sources, VIPs and the
+// Key layout (Services, Replies, fragment sources, Tunnels, VIPs and the
 // decapsulator's VIP map): 20 bytes, {family u8 (4 or 6), proto u8, port
 // be16, addr [16]byte}, where addr is netip.Addr.As16 (IPv4 as the mapped
 // ::ffff:a.b.c.d). A VIPs key is {family u8, pad [3]u8 (zero), addr
@@ -28,7 +30,11 @@
 // fragment-sources key is a Replies key with port zero; Maps.Update derives
 // one from every TCP, UDP and SCTP reply entry (not kept in Replies: there
 // a port-0 key would select all of the real server's packets of that
-// protocol, not only the fragments).
+// protocol, not only the fragments). A Tunnels key is (4, 4, 0, addr) for
+// an IPIP real server, (4, 17, GUE port, addr) for a GUE one; it is
+// matched against the header an ICMPv4 error (3, 4, 11) quotes, whatever
+// the error's own addresses (routers send them to the director's port
+// address, which the programs do not know).
 //
 // The classifier is deliberately shallow: one 802.1Q tag, IPv4 options
 // skipped by IHL, IPv6 only with the transport header (or one fragment
