@@ -279,12 +279,20 @@ func snmpICMP(t *testing.T, ctx context.Context, topo *Topo, name string) uint64
 //     receives, from the VIP, a frag needed with MTU 1380 (1400 − 20)
 //     quoting exactly the client's packet as the router quoted it, with a
 //     right ICMP checksum; the client's kernel accepts it (ip route get
-//     VIP shows mtu 1380), and the connection still serves a request. On
-//     AF_XDP the director's kernel never sees the error (consumed).
+//     VIP shows mtu 1380), and the connection still serves a request. The
+//     director's kernel never sees the error (consumed: on AF_XDP vsd has
+//     it alone; on AF_PACKET the tc guard drops the kernel's copy).
+//   - Last, an error about the IPIP packet to the real server carrying a
+//     client packet of no connection (another port): icmp_unrelated,
+//     nothing reaches the client. Whether the host gets it is only
+//     logged: docs/ICMP.md says that Pass verdict is lost on both
+//     datapaths (the steering selects it, the guard drops the kernel's
+//     copy).
 //
 // On AF_XDP the steering program must select such errors (they are
-// addressed to the director's port address, not a VIP); without that
-// the AF_XDP case fails.
+// addressed to the director's port address, not a VIP, quoting a packet
+// to a TUN real server); without that the AF_XDP case fails (it did
+// before branch steer2).
 func TestTunnelError(t *testing.T) {
 	for _, dp := range []string{"afpacket", "afxdp"} {
 		t.Run(dp, func(t *testing.T) { runTunnelError(t, dp) })
@@ -439,8 +447,34 @@ func runTunnelError(t *testing.T, datapath string) {
 	} else {
 		t.Logf("client: %s", route)
 	}
-	if datapath == "afxdp" && h1 != h0 {
-		t.Errorf("on AF_XDP the director's kernel received %d destination unreachable: the tunnel error was not consumed", h1-h0)
+	if h1 != h0 {
+		t.Errorf("the director's kernel received %d destination unreachable: the tunnel error was not consumed", h1-h0)
+	}
+
+	// 3. About the director's IPIP to the real server, but carrying a
+	// client packet of no connection (another client port): vsd finds no
+	// tunnel error of its own and leaves it (icmp_unrelated); the client
+	// hears nothing.
+	stray := bytes.Clone(inner)
+	binary.BigEndian.PutUint16(stray[20:], client.Port()+1)
+	_, c0 = statusCounts(t, topo)
+	h0 = snmpICMP(t, ctx, topo, "InDestUnreachs")
+	raw.send(t, icmpError(tunErrRouter, dirBack, tunErrReported, ipipQuote(dirBack, rip, stray, tunErrQuote), false))
+	got = icmp.read(time.Second, wantTunErr)
+	c1 = settle(c0, "icmp_unrelated", "icmp_tunnel_error")
+	h1 = snmpICMP(t, ctx, topo, "InDestUnreachs")
+	t.Logf("IPIP to %s about port %d (no connection): vsd counters %s; the director's kernel got %d destination unreachable",
+		rip, client.Port()+1, c1.changed(c0), h1-h0)
+	if n := c1.delta(c0, "icmp_unrelated"); n != 1 {
+		t.Errorf("an error about the IPIP packet to %s of no connection: %d icmp_unrelated, want 1 (counters: %s)", rip, n, c1.changed(c0))
+	}
+	if n := c1.delta(c0, "icmp_tunnel_error"); n != 0 {
+		t.Errorf("an error about the IPIP packet to %s of no connection counted %d icmp_tunnel_error", rip, n)
+	}
+	for _, m := range got {
+		if wantTunErr(m) {
+			t.Errorf("an error about the IPIP packet to %s of no connection reached the client: %s", rip, m)
+		}
 	}
 	conn.get(t) // the connection still works
 	st, _ = statusCounts(t, topo)
