@@ -107,13 +107,30 @@ func (s *synProxy) forget(idx, cookie uint32) {
 	h.mu.Unlock()
 }
 
-// Advertised MSS of the proxy's SYN+ACK: what a 1500-byte Ethernet path
-// to the real servers carries (the real server's own MSS is not known
-// yet when the client is answered).
+// Advertised MSS of the proxy's SYN+ACK at most: what a 1500-byte
+// Ethernet path to the real servers carries (the real server's own MSS is
+// not known yet when the client is answered).
 const (
 	proxyMSS4 = 1460
 	proxyMSS6 = 1440
 )
+
+// proxyMSS is the MSS the proxy offers a client of real server d: what
+// the director's port towards d carries (its MTU less the IP and TCP
+// headers), at most proxyMSS4/6. The client's family decides the headers:
+// NAT keeps the family.
+func (w *Worker) proxyMSS(d *service.Dest) uint16 {
+	mss, hdr := proxyMSS4, 40
+	if w.p.V6 {
+		mss, hdr = proxyMSS6, 60
+	}
+	if _, port, ok := w.resolve(w.p.V6, &d.Addr16); ok {
+		if m := w.e.ports[port].MTU; m > 0 {
+			mss = max(min(mss, m-hdr), 536)
+		}
+	}
+	return uint16(mss)
+}
 
 // synProxyNewLocked handles a packet without a connection for a NAT
 // syn_proxy service: a SYN is answered with a cookie, an ACK with a valid
@@ -142,10 +159,7 @@ func (w *Worker) synProxyNewLocked(f *link.Frame, b *batch, h uint32, svc *servi
 		t.Unlock(h)
 		seq := synproxy.Seq(frame, p)
 		cookie := w.e.proxy.cookies.Make(p, seq, synproxy.ClientMSS(frame[p.L4Off:p.Len]), b.now)
-		mss := uint16(proxyMSS4)
-		if p.V6 {
-			mss = proxyMSS6
-		}
+		mss := w.proxyMSS(d)
 		n, ok := synproxy.SynAck(f.Buf, f.Off, p, cookie, mss)
 		if !ok {
 			w.drop(f, b, ReasonNoHeadroom)

@@ -9,6 +9,7 @@ import (
 	"github.com/vsd/vsd/internal/conntrack"
 	"github.com/vsd/vsd/internal/link"
 	"github.com/vsd/vsd/internal/packet"
+	"github.com/vsd/vsd/internal/sched"
 	"github.com/vsd/vsd/internal/service"
 	"github.com/vsd/vsd/internal/state"
 )
@@ -254,5 +255,34 @@ func TestSynProxyPendingIgnoresStrays(t *testing.T) {
 	out := te.send(tcpSeg(rsMAC(1), dirMAC, real, client, packet.TCPSyn|packet.TCPAck, 5000, 78, "", nil))
 	if m, _, _, _ := tcpOf(t, out); out.Action != link.Tx || !m.ACK || m.SYN || m.Ack != 5001 {
 		t.Fatalf("join after strays: %v", out.Action)
+	}
+}
+
+// The proxy offers the MSS the port towards the real server carries.
+func TestSynProxyMSSFromPortMTU(t *testing.T) {
+	for _, tt := range []struct {
+		mtu  int
+		want uint16
+	}{{0, 1460}, {1500, 1460}, {9000, 1460}, {1400, 1360}, {576, 536}} {
+		neigh := staticNeighbors{cip4: clientMAC}
+		e, err := New(Config{Ports: []Port{{MAC: dirMAC, Addr4: dir4, Addr6: dir6, MTU: tt.mtu}}, Neighbors: neigh})
+		if err != nil {
+			t.Fatal(err)
+		}
+		te := &testEngine{t: t, e: e, w: e.NewWorker(), set: service.NewSet(sched.New), neigh: neigh, now: 1e12}
+		k := service.Key{Proto: packet.ProtoTCP, Addr: vip4, Port: 80}
+		te.addService(service.ServiceConfig{Key: k, Sched: "sh", Flags: service.FlagSynStateless})
+		te.addDest(k, 1, service.DestParams{Addr: families[0].rip(1), Port: 80, Weight: 1, Method: service.Masq})
+		sa := te.send(tcpSeg(clientMAC, dirMAC, ap(cip4, 5000), ap(vip4, 80), packet.TCPSyn, 1, 0, "", []byte{2, 4, 0x23, 0x28}))
+		l, _, _, _ := tcpOf(t, sa)
+		var got uint16
+		for _, o := range l.Options {
+			if o.OptionType == layers.TCPOptionKindMSS && len(o.OptionData) == 2 {
+				got = uint16(o.OptionData[0])<<8 | uint16(o.OptionData[1])
+			}
+		}
+		if got != tt.want {
+			t.Errorf("port MTU %d: SYN+ACK offers MSS %d, want %d", tt.mtu, got, tt.want)
+		}
 	}
 }
