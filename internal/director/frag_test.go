@@ -636,3 +636,39 @@ func TestTunnelRefragments(t *testing.T) {
 		})
 	}
 }
+
+// Re-fragmenting before encapsulation allocates nothing.
+func TestTunnelRefragmentAllocs(t *testing.T) {
+	neigh := staticNeighbors{cip4: clientMAC}
+	e, err := New(Config{Ports: []Port{{MAC: dirMAC, Addr4: dir4, Addr6: dir6, MTU: 1500}}, Neighbors: neigh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	te := &testEngine{t: t, e: e, w: e.NewWorker(), set: service.NewSet(sched.New), neigh: neigh, now: 1e12}
+	k := service.Key{Proto: packet.ProtoUDP, Addr: vip4, Port: 53}
+	te.addService(service.ServiceConfig{Key: k, Sched: "rr"})
+	te.addDest(k, 1, service.DestParams{Addr: families[0].rip(1), Port: 53, Weight: 1, Method: service.Tunnel})
+	frags := split(bigUDP(clientMAC, dirMAC, ap(cip4, 4444), ap(vip4, 53), 4000, 0x1234), 1480, 0)
+	bufs := make([][]byte, len(frags))
+	for i := range bufs {
+		bufs[i] = make([]byte, link.Headroom+2048)
+	}
+	fr := make([]link.Frame, len(frags))
+	id := uint16(0)
+	n := testing.AllocsPerRun(100, func() {
+		id++
+		for i, f := range frags {
+			copy(bufs[i][link.Headroom:], f)
+			h := packet.IPv4(bufs[i][link.Headroom+14 : link.Headroom+34])
+			h.SetID(id) // a new datagram each time
+			h.UpdateChecksum()
+			fr[i] = link.Frame{Buf: bufs[i], Off: link.Headroom, Len: len(f)}
+		}
+		if r := te.w.Process(fr, te.now); r.Tx != 5 {
+			t.Fatalf("result %+v", r)
+		}
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per datagram", n)
+	}
+}
