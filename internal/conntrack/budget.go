@@ -68,3 +68,7 @@ func (t *Table) MaxBudget() int64 { return t.maxBudget }
 // SlotsInUse returns the slots in use (an IPv6 entry uses two), without
 // taking any lock.
 func (t *Table) SlotsInUse() int64 { return t.used.Load() }
+
+// MinBudget returns the smallest budget SetBudget accepts (room for two
+// slots besides the buckets and stripes).
+func (t *Table) MinBudget() int64 { return slotsBytes(2, t.fixed) }
