@@ -190,8 +190,9 @@ func destDiffers(c *service.DestConfig, p service.DestParams) bool {
 
 // RestartFields returns the keys whose values differ between old and c
 // and that a reload cannot change in a running daemon (interfaces, the
-// datapath, CPUs, queues, the connection table, the control socket).
-// Services, timeouts and tunables are not among them.
+// datapath, CPUs, queues, the connection table's bits, the control
+// socket). Services, timeouts, tunables and the table budget are not among
+// them.
 func (c *Config) RestartFields(old *Config) []string {
 	var out []string
 	names := func(in []Interface) []string {
@@ -212,7 +213,6 @@ func (c *Config) RestartFields(old *Config) []string {
 		{"queues", c.Queues == old.Queues},
 		{"busy_poll", c.BusyPoll == old.BusyPoll},
 		{"table.bits", c.TableBits == old.TableBits},
-		{"table.budget", c.TableBudget == old.TableBudget},
 		{"control.socket", c.ControlSocket == old.ControlSocket},
 	} {
 		if !f.same {

@@ -55,11 +55,11 @@ func (t *Table) freeSlotLocked(s *stripe, idx uint32) {
 // refillLocked gives s a new window of fresh slots. s's lock is held.
 func (t *Table) refillLocked(s *stripe) bool {
 	for {
-		lo := t.bump.Load()
-		if lo >= t.limit {
+		lo, limit := t.bump.Load(), t.limit.Load()
+		if lo >= limit {
 			return false
 		}
-		hi := min(lo+windowSlots, t.limit)
+		hi := min(lo+windowSlots, limit)
 		if t.bump.CompareAndSwap(lo, hi) {
 			t.ensureChunks(lo, hi)
 			s.winLo, s.winHi = lo, hi
@@ -76,7 +76,9 @@ func (t *Table) ensureChunks(lo, hi uint32) {
 		}
 		t.growMu.Lock()
 		if t.dir[c].Load() == nil {
-			n := min(int64(chunkSlots), int64(t.limit)-int64(c)<<chunkShift)
+			// Whole chunks, so that a raised budget can use the rest;
+			// only the directory's last chunk may be partial.
+			n := min(int64(chunkSlots), int64(t.maxLimit)-int64(c)<<chunkShift)
 			chunk := hugeSlice[Entry](t, int(n))
 			t.dir[c].Store(&chunk[0])
 			t.chunkSlots.Add(n)

@@ -253,12 +253,14 @@ func (t *Table) releaseLocked(s *stripe, idx uint32, e *Entry, forced bool) {
 	if t.unbinder != nil {
 		t.unbinder.Unbind(idx, e)
 	}
+	n := int64(1)
 	if e.meta&metaV6 != 0 {
 		t.freeSlotLocked(s, uint32(e.addrs))
-		s.slots--
+		n = 2
 	}
 	t.freeSlotLocked(s, idx)
-	s.slots--
+	s.slots -= n
+	t.used.Add(-n)
 	if t.dry.Load() {
 		t.dry.Store(false)
 	}
@@ -303,8 +305,20 @@ func (t *Table) InsertLocked(h uint32, c *Conn, now clock.Time) (uint32, bool) {
 		s.invalid++
 		return 0, false
 	}
+	// The budget caps the slots in use (SetBudget may have lowered it
+	// below what is in use: then inserts are refused until enough expire).
+	n := int64(1)
+	if c.V6 {
+		n = 2
+	}
+	if t.used.Add(n) > t.capSlots.Load() {
+		t.used.Add(-n)
+		s.refused++
+		return 0, false
+	}
 	idx := t.allocLocked(s)
 	if idx == 0 {
+		t.used.Add(-n)
 		s.refused++
 		return 0, false
 	}
@@ -314,6 +328,7 @@ func (t *Table) InsertLocked(h uint32, c *Conn, now clock.Time) (uint32, bool) {
 		xi := t.allocLocked(s)
 		if xi == 0 {
 			t.freeSlotLocked(s, idx)
+			t.used.Add(-n)
 			s.refused++
 			return 0, false
 		}

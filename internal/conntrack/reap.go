@@ -170,7 +170,7 @@ type Stats struct {
 // Stats sums the per-stripe counters (taking each stripe lock briefly).
 func (t *Table) Stats() Stats {
 	st := Stats{
-		Capacity:   int64(t.limit - 1),
+		Capacity:   t.capSlots.Load(),
 		Buckets:    len(t.buckets),
 		NoCPort:    t.nocport.Load(),
 		BytesInUse: t.BytesInUse(),
@@ -217,17 +217,11 @@ func (t *Table) BytesInUse() int64 {
 
 // HeadroomBytes is how much more entry memory the budget allows: the free
 // slots (in use ones subtracted, IPv6 entries take two) times the slot
-// size. The defenses count it as the director's available memory. It takes
-// each stripe lock briefly.
+// size, against the current budget (SetBudget); 0 while a lowered budget is
+// below what is in use. The defenses count it as the director's available
+// memory. It takes no lock.
 func (t *Table) HeadroomBytes() int64 {
-	var used int64
-	for i := range t.stripes {
-		s := &t.stripes[i]
-		s.mu.Lock()
-		used += s.slots
-		s.mu.Unlock()
-	}
-	return max(int64(t.limit-1)-used, 0) * slotSize
+	return max(t.capSlots.Load()-t.used.Load(), 0) * slotSize
 }
 
 // Chains reports how many buckets hold at least one entry and the longest

@@ -60,8 +60,17 @@ type Config struct {
 
 	// BudgetBytes, when MaxEntries is 0, is the memory the whole table may
 	// use (slots, buckets, chunk directory and lock stripes); the slot count
-	// is derived from it.
+	// is derived from it. SetBudget changes it at run time.
 	BudgetBytes int64
+
+	// MaxBudgetBytes is the largest budget SetBudget may set later; 0 means
+	// the starting budget (BudgetBytes, or MaxEntries' slots). The chunk
+	// directory is sized for it (8 bytes per 2 MiB of slots), and when it is
+	// above the starting budget slot chunks are allocated whole (2 MiB), so
+	// that a raised budget can use them: BytesInUse may then exceed the
+	// current budget by less than one chunk plus the directory beyond the
+	// budget's share.
+	MaxBudgetBytes int64
 
 	// Unbinder is told about every entry the table frees. May be nil.
 	Unbinder Unbinder
@@ -150,9 +159,17 @@ type Table struct {
 	stripeShift uint32 // stripe of bucket h = h >> stripeShift
 	stripes     []stripe
 
-	dir   []atomic.Pointer[Entry] // chunk i holds slots [i<<chunkShift, (i+1)<<chunkShift)
-	limit uint32                  // one past the last usable slot index
-	seed  [4]uint64
+	dir      []atomic.Pointer[Entry] // chunk i holds slots [i<<chunkShift, (i+1)<<chunkShift)
+	maxLimit uint32                  // one past the last slot index the directory can hold
+	seed     [4]uint64
+
+	// The budget (budget.go). capSlots is read by every insert and written
+	// only by SetBudget.
+	capSlots  atomic.Int64  // slots that may be in use at once
+	limit     atomic.Uint32 // one past the last fresh slot index the bump allocator may hand out
+	budget    atomic.Int64  // current budget in bytes
+	fixed     int64         // bytes of buckets and stripes
+	maxBudget int64         // largest budget SetBudget accepts
 
 	unbinder Unbinder
 	dry      atomic.Bool  // a full steal scan found nothing; read by every free, rarely written
@@ -165,6 +182,7 @@ type Table struct {
 	rover      atomic.Uint32 // reaper position
 	growMu     sync.Mutex    // serialises chunk allocation
 	chunkSlots atomic.Int64  // slots in allocated chunks
+	used       atomic.Int64  // slots in use (one add per insert and per free)
 	_          [64]byte
 
 	destMu sync.Mutex                 // serialises SetDestAddr
@@ -188,33 +206,40 @@ func New(c Config) (*Table, error) {
 	fixed := int64(nb)*4 + int64(nstripes)*int64(unsafe.Sizeof(stripe{}))
 
 	slots := int64(c.MaxEntries)
+	budget := c.BudgetBytes
 	switch {
 	case slots < 0:
 		return nil, fmt.Errorf("%w: MaxEntries %d", ErrBudget, c.MaxEntries)
+	case c.MaxBudgetBytes < 0:
+		return nil, fmt.Errorf("%w: MaxBudgetBytes %d", ErrBudget, c.MaxBudgetBytes)
 	case slots == 0 && c.BudgetBytes > 0:
-		// Each slot costs its 32 bytes plus its share of the directory;
-		// slot 0 is allocated but never used.
-		slots = (c.BudgetBytes - fixed - slotSize) * chunkSlots / (slotSize*chunkSlots + 8)
-		for slots > 0 && fixed+(slots+1)*slotSize+(slots+chunkSlots)/chunkSlots*8 > c.BudgetBytes {
-			slots--
-		}
-		if slots < 2 {
+		if slots = budgetSlots(c.BudgetBytes, fixed); slots < 2 {
 			return nil, fmt.Errorf("%w: %d bytes, the buckets and stripes alone take %d", ErrBudget, c.BudgetBytes, fixed)
 		}
 	case slots == 0:
 		slots = DefaultMaxEntries
 	}
 	slots = min(slots, maxSlots)
+	if c.MaxEntries != 0 || c.BudgetBytes <= 0 {
+		budget = slotsBytes(slots, fixed)
+	}
+	maxS, maxB := slots, budget
+	if c.MaxBudgetBytes > budget {
+		maxS, maxB = min(budgetSlots(c.MaxBudgetBytes, fixed), maxSlots), c.MaxBudgetBytes
+	}
 
 	t := &Table{
 		mask:        uint32(nb - 1),
 		stripeShift: uint32(b - stripeBits),
 		stripes:     make([]stripe, nstripes),
-		limit:       uint32(slots) + 1, // slot 0 is nil
+		maxLimit:    uint32(maxS) + 1, // slot 0 is nil
 		unbinder:    c.Unbinder,
+		fixed:       fixed,
+		maxBudget:   maxB,
 	}
 	t.buckets = hugeSlice[uint32](t, nb)
-	t.dir = make([]atomic.Pointer[Entry], (int64(t.limit)+chunkSlots-1)>>chunkShift)
+	t.dir = make([]atomic.Pointer[Entry], (int64(t.maxLimit)+chunkSlots-1)>>chunkShift)
+	t.setLimit(slots, budget)
 	t.bump.Store(1)
 	seed := c.Seed
 	if seed == 0 {
@@ -233,7 +258,7 @@ func New(c Config) (*Table, error) {
 func (t *Table) Buckets() int { return len(t.buckets) }
 
 // Capacity returns the slot budget (an IPv6 entry uses two slots).
-func (t *Table) Capacity() int { return int(t.limit - 1) }
+func (t *Table) Capacity() int { return int(t.capSlots.Load()) }
 
 // Hash returns the bucket of a conn, template or reply: a seeded hash of
 // the family, protocol, client address and client port only (as the

@@ -68,13 +68,36 @@ func TunablesOf(t director.Tunables, to state.Timeouts) []api.Tunable {
 	for _, s := range timeoutStates() {
 		out = append(out, api.Tunable{Name: s.name, Value: int64(to.Timeout(s.proto, s.st) / time.Second)})
 	}
+	if t.TableBudget != 0 {
+		out = append(out, api.Tunable{Name: tableBudget, Value: t.TableBudget})
+	}
 	return out
+}
+
+// tableBudget is the tunable of the connection table's memory budget
+// (bytes; director.Engine.SetTableBudget). It is the config file's
+// table.budget, so it is not among director.Tunables.Fields (the file's
+// tunables: keys).
+const tableBudget = "table_budget"
+
+// setTableBudget checks a table_budget value against the bounds the engine
+// reported with its tunables.
+func setTableBudget(t *director.Tunables, v int64) error {
+	lo, hi := max(t.TableBudgetMin, director.MinTableBudget), t.TableBudgetMax
+	if v < lo || (hi > 0 && v > hi) {
+		return tunableError{fmt.Errorf("%s %d: out of range %d..%d bytes (1 MiB up to the table's maximum)", tableBudget, v, lo, hi)}
+	}
+	t.TableBudget = v
+	return nil
 }
 
 // setTunable sets one tunable by name, after checking the value.
 func setTunable(t *director.Tunables, to *state.Timeouts, tu *api.Tunable) error {
 	if tu == nil {
 		return tunableError{fmt.Errorf("set-tunable: no tunable given")}
+	}
+	if tu.Name == tableBudget {
+		return setTableBudget(t, tu.Value)
 	}
 	for _, f := range t.Fields() {
 		if f.Name != tu.Name {

@@ -234,7 +234,8 @@ func (d *Daemon) applyEngineSettings(cfg *config.Config) error {
 // Reload re-reads the configuration file and applies it: services and real
 // servers are added, edited and removed in place (connections of a kept
 // real server are untouched; those of a removed one drain as in the
-// kernel), timeouts and tunables replaced. Changes that need a restart
+// kernel), timeouts, tunables and the table budget replaced (a budget set
+// with vsadm since is overridden by the file's). Changes that need a restart
 // (interfaces, datapath, queues, table size) are reported and not applied.
 // On any error nothing changes.
 func (d *Daemon) Reload() (string, error) {
@@ -251,6 +252,9 @@ func (d *Daemon) Reload() (string, error) {
 		return "", err
 	}
 	restart := cfg.RestartFields(d.cfg)
+	if err := d.checkTableBudget(cfg); err != nil {
+		return "", err
+	}
 	var ch config.Changes
 	if cfg.HasServices {
 		if ch, err = cfg.Apply(d.set, d.Now()); err != nil {
@@ -260,11 +264,16 @@ func (d *Daemon) Reload() (string, error) {
 	if err := d.applyEngineSettings(cfg); err != nil {
 		return "", err
 	}
+	if cfg.TableBudget != d.eng.Table().Budget() {
+		if err := d.eng.SetTableBudget(cfg.TableBudget); err != nil { // checked above: does not fail
+			return "", fmt.Errorf("%s: table.budget: %w", cfg.Path, err)
+		}
+	}
 	d.publishLocked(d.set.Snapshot(), "reload")
 	// Keep what needs a restart as it runs now, so the next reload compares
 	// against what is really in force.
 	cfg.Interfaces, cfg.Datapath, cfg.XDPMode, cfg.Queues, cfg.CPUs = d.cfg.Interfaces, d.cfg.Datapath, d.cfg.XDPMode, d.cfg.Queues, d.cfg.CPUs
-	cfg.TableBits, cfg.TableBudget, cfg.ControlSocket, cfg.BusyPoll = d.cfg.TableBits, d.cfg.TableBudget, d.cfg.ControlSocket, d.cfg.BusyPoll
+	cfg.TableBits, cfg.ControlSocket, cfg.BusyPoll = d.cfg.TableBits, d.cfg.ControlSocket, d.cfg.BusyPoll
 	d.cfg = cfg
 	msg := ch.String()
 	if !cfg.HasServices {
@@ -275,6 +284,16 @@ func (d *Daemon) Reload() (string, error) {
 	}
 	d.log.Printf("reloaded %s: %s", cfg.Path, msg)
 	return msg, nil
+}
+
+// checkTableBudget checks, before a reload changes anything, that the
+// engine's table accepts cfg's table.budget at run time.
+func (d *Daemon) checkTableBudget(cfg *config.Config) error {
+	tu := d.eng.Tunables()
+	if b := cfg.TableBudget; b != tu.TableBudget && (b < tu.TableBudgetMin || b > tu.TableBudgetMax) {
+		return fmt.Errorf("%s: table.budget %d: the running table accepts %d..%d bytes (a larger maximum needs a restart)", cfg.Path, b, tu.TableBudgetMin, tu.TableBudgetMax)
+	}
+	return nil
 }
 
 // logTrace logs the workers' debug records (tunable debug_level).

@@ -52,6 +52,12 @@ type Tunables struct {
 	OverloadForward         bool             // table full: forward new DR/TUN connections of sh/dh/mh services by hash, without an entry
 	NoICMPForward           bool             // vsd only: pass ICMP errors of connections to the host instead of forwarding them
 	ICMPRatelimit           int              // vsd only: ICMP errors generated per second and worker (0 no limit; default 1000)
+
+	// TableBudget is the connection table's memory budget in bytes
+	// (tunable table_budget; see SetTableBudget). Tunables reports it with
+	// its bounds; SetTunables applies it when not 0 (0: leave it).
+	TableBudget                    int64
+	TableBudgetMin, TableBudgetMax int64 // read only: what SetTableBudget accepts
 }
 
 // DefaultTunables returns the kernel defaults.
@@ -69,6 +75,9 @@ type Config struct {
 	Neighbors   Neighbors
 	TableBits   int   // connection-table buckets = 2^TableBits (8..24; default 12)
 	TableBudget int64 // bytes of memory the connection table may use (default 1 GiB)
+	// TableMaxBudget is the largest budget SetTableBudget accepts later
+	// (default the larger of TableBudget and DefaultTableMaxBudget).
+	TableMaxBudget int64
 	// HostAvailablePages, if set, reports the host's free memory in 4 KiB
 	// pages (the kernel's free + buffer pages); with the host_memory
 	// tunable the defenses count the smaller of it and the budget's
@@ -150,7 +159,10 @@ func New(cfg Config) (*Engine, error) {
 		e.port4 = append(e.port4, a4)
 		e.port6 = append(e.port6, a6)
 	}
-	t, err := conntrack.New(conntrack.Config{Bits: cfg.TableBits, BudgetBytes: cfg.TableBudget, Unbinder: (*unbinder)(e)})
+	if cfg.TableMaxBudget == 0 {
+		cfg.TableMaxBudget = max(cfg.TableBudget, DefaultTableMaxBudget)
+	}
+	t, err := conntrack.New(conntrack.Config{Bits: cfg.TableBits, BudgetBytes: cfg.TableBudget, MaxBudgetBytes: cfg.TableMaxBudget, Unbinder: (*unbinder)(e)})
 	if err != nil {
 		return nil, fmt.Errorf("director: connection table: %w", err)
 	}
@@ -198,6 +210,10 @@ func (e *Engine) Timeouts() state.Timeouts { return *e.timeouts.Load() }
 func (e *Engine) SetTunables(t Tunables) {
 	e.defMu.Lock()
 	defer e.defMu.Unlock()
+	if b := t.TableBudget; b != 0 && b != e.table.Budget() && b >= e.minTableBudget() {
+		_ = e.table.SetBudget(b) // a value SetTableBudget would refuse changes nothing
+	}
+	t.TableBudget, t.TableBudgetMin, t.TableBudgetMax = 0, 0, 0
 	e.tun.Store(&t)
 	e.defendLocked()
 }
@@ -237,7 +253,11 @@ func (e *Engine) defendLocked() defense.State {
 }
 
 // Tunables returns the tunables in force.
-func (e *Engine) Tunables() Tunables { return *e.tun.Load() }
+func (e *Engine) Tunables() Tunables {
+	t := *e.tun.Load()
+	t.TableBudget, t.TableBudgetMin, t.TableBudgetMax = e.table.Budget(), e.minTableBudget(), e.table.MaxBudget()
+	return t
+}
 
 // Stats returns the director's traffic totals; shard i of it is worker i's
 // (workers beyond service.StatShards share shards).
