@@ -107,6 +107,22 @@ func (w *Worker) handleICMP(f *link.Frame, b *batch) {
 	w.pass(f, b, EventICMPUnrelated)
 }
 
+// mayRelayICMP is the gate every ICMP error of a connection passes before
+// the director acts on it: with no_icmp_forward it goes to the host
+// unchanged, with a wrong checksum it is dropped (both counted). false:
+// the frame was dealt with.
+func (w *Worker) mayRelayICMP(f *link.Frame, b *batch) bool {
+	if b.tun.NoICMPForward {
+		w.pass(f, b, EventICMPNoForward)
+		return false
+	}
+	if !w.icmpChecksumOK(f) {
+		w.drop(f, b, ReasonICMPBadChecksum)
+		return false
+	}
+	return true
+}
+
 // icmpChecksumOK verifies the ICMP / ICMPv6 checksum of the current packet
 // over the whole message (§6.2: failed checksum → drop).
 func (w *Worker) icmpChecksumOK(f *link.Frame) bool {
@@ -145,12 +161,7 @@ func (w *Worker) icmpFromClient(f *link.Frame, b *batch) bool {
 		w.drop(f, b, ReasonNoDestConn)
 		return true
 	}
-	if b.tun.NoICMPForward {
-		w.pass(f, b, EventICMPNoForward)
-		return true
-	}
-	if !w.icmpChecksumOK(f) {
-		w.drop(f, b, ReasonICMPBadChecksum)
+	if !w.mayRelayICMP(f, b) {
 		return true
 	}
 	if d.Available() {
@@ -214,12 +225,7 @@ func (w *Worker) icmpFromServer(f *link.Frame, b *batch) bool {
 		w.pass(f, b, EventICMPOutPass)
 		return true
 	}
-	if b.tun.NoICMPForward {
-		w.pass(f, b, EventICMPNoForward)
-		return true
-	}
-	if !w.icmpChecksumOK(f) {
-		w.drop(f, b, ReasonICMPBadChecksum)
+	if !w.mayRelayICMP(f, b) {
 		return true
 	}
 	if d != nil && d.Available() {

@@ -115,12 +115,7 @@ func (w *Worker) tunnelError(f *link.Frame, b *batch) bool {
 		w.pass(f, b, EventICMPUnrelated)
 		return true
 	}
-	if b.tun.NoICMPForward {
-		w.pass(f, b, EventICMPNoForward)
-		return true
-	}
-	if !w.icmpChecksumOK(f) {
-		w.drop(f, b, ReasonICMPBadChecksum)
+	if !w.mayRelayICMP(f, b) {
 		return true
 	}
 	if d.Available() {

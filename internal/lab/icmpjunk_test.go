@@ -148,9 +148,17 @@ type rawSender struct {
 
 func openRawSender(t *testing.T, topo *Topo) *rawSender {
 	t.Helper()
+	return openRawOn(t, topo.Client.Do, "eth0", topo.Director.Do, "front")
+}
+
+// openRawOn opens a rawSender on interface dev of the namespace that from
+// runs in, towards the MAC of interface toDev of the namespace of to (both
+// an NS.Do).
+func openRawOn(t *testing.T, from func(func() error) error, dev string, to func(func() error) error, toDev string) *rawSender {
+	t.Helper()
 	s := &rawSender{fd: -1}
-	err := topo.Client.Do(func() error {
-		ifc, err := net.InterfaceByName("eth0")
+	err := from(func() error {
+		ifc, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
 		}
@@ -161,7 +169,7 @@ func openRawSender(t *testing.T, topo *Topo) *rawSender {
 		}
 		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifc.Index}); err != nil {
 			unix.Close(fd)
-			return fmt.Errorf("AF_PACKET bind eth0: %w", err)
+			return fmt.Errorf("AF_PACKET bind %s: %w", dev, err)
 		}
 		s.fd = fd
 		return nil
@@ -170,8 +178,8 @@ func openRawSender(t *testing.T, topo *Topo) *rawSender {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(s.fd) })
-	if err := topo.Director.Do(func() error {
-		ifc, err := net.InterfaceByName("front")
+	if err := to(func() error {
+		ifc, err := net.InterfaceByName(toDev)
 		if err == nil {
 			s.dst = ifc.HardwareAddr
 		}

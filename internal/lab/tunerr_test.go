@@ -145,45 +145,6 @@ func ipipQuote(src, dst netip.Addr, inner []byte, keep int) []byte {
 	return p
 }
 
-// openRawOn is openRawSender for interface dev of the namespace that from
-// runs in, towards the MAC of interface toDev of the namespace of to (both
-// an NS.Do).
-func openRawOn(t *testing.T, from func(func() error) error, dev string, to func(func() error) error, toDev string) *rawSender {
-	t.Helper()
-	s := &rawSender{fd: -1}
-	err := from(func() error {
-		ifc, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
-		}
-		s.src = ifc.HardwareAddr
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0) // send only
-		if err != nil {
-			return fmt.Errorf("AF_PACKET socket: %w", err)
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifc.Index}); err != nil {
-			unix.Close(fd)
-			return fmt.Errorf("AF_PACKET bind %s: %w", dev, err)
-		}
-		s.fd = fd
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(s.fd) })
-	if err := to(func() error {
-		ifc, err := net.InterfaceByName(toDev)
-		if err == nil {
-			s.dst = ifc.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // icmpMsg is one ICMP message a raw socket received.
 type icmpMsg struct {
 	from netip.Addr
